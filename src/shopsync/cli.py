@@ -1,0 +1,98 @@
+"""The ``shopsync`` command line.
+
+Each command is a thin shell: it parses and checks arguments, then calls into the
+module that owns the work (imported lazily, so ``shopsync --help`` stays fast and a
+server process loads only what it serves).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="shopsync",
+    help="Two-way sync between webCRM and a custom webshop.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="State database maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+ConfigOpt = Annotated[
+    Path,
+    typer.Option("--config", "-c", help="Configuration file.", envvar="SHOPSYNC_CONFIG"),
+]
+DEFAULT_CONFIG = Path("shopsync.toml")
+
+
+# --------------------------------------------------------------------------- servers
+@app.command("webcrm-emulator")
+def webcrm_emulator(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8081,
+    db: Annotated[Path, typer.Option(help="SQLite file holding the emulator's state.")] = Path(
+        "webcrm-emulator.sqlite"
+    ),
+    auth_code: Annotated[
+        str,
+        typer.Option(
+            "--auth-code",
+            help="The application token that /Auth/ApiLogin accepts.",
+            envvar="SHOPSYNC_EMULATOR_AUTH_CODE",
+        ),
+    ] = "demo-application-token",
+    rate_limit: Annotated[
+        int, typer.Option(min=0, help="Requests per 60 s per application token; 0 = off.")
+    ] = 250,
+    token_ttl: Annotated[int, typer.Option(min=1, help="Access-token lifetime, seconds.")] = 3600,
+    seed: Annotated[
+        int | None, typer.Option(help="Fill an empty store with N seeded organisations.")
+    ] = None,
+) -> None:
+    """Run the webCRM API emulator (a real HTTP server)."""
+    from shopsync.emulators.webcrm.server import serve
+
+    serve(
+        host=host, port=port, db=db, auth_code=auth_code,
+        rate_limit=rate_limit, token_ttl=token_ttl, seed=seed,
+    )  # fmt: skip
+
+
+@app.command("webshop-server")
+def webshop_server(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8082,
+    db: Annotated[
+        str, typer.Option(help="SQLite path or database URL (sqlite:///… or postgresql://…).")
+    ] = "webshop.sqlite",
+    token: Annotated[
+        str,
+        typer.Option(help="Bearer token clients must send.", envvar="SHOPSYNC_WEBSHOP_TOKEN"),
+    ] = "demo-webshop-token",
+    seed: Annotated[
+        int | None, typer.Option(help="Fill an empty store with N seeded customers.")
+    ] = None,
+) -> None:
+    """Run the reference webshop server (implements the published contract)."""
+    from shopsync.emulators.webshop.server import serve
+
+    serve(host=host, port=port, db=db, token=token, seed=seed)
+
+
+@app.command("check-webshop")
+def check_webshop(
+    url: Annotated[str, typer.Argument(help="Base URL of the webshop API.")],
+    token: Annotated[str, typer.Option(help="Bearer token.", envvar="SHOPSYNC_WEBSHOP_TOKEN")],
+) -> None:
+    """Check that a webshop implements the contract; prints a pass/fail table."""
+    from shopsync.conformance.runner import run_conformance
+
+    raise typer.Exit(run_conformance(url, token))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,208 @@
+"""Test and benchmark controls shared by the webCRM emulator and the reference webshop.
+
+Both servers expose, under their own prefix (``/_emulator`` or ``/_webshop``), the same
+knobs: request counters per endpoint and fault switches (a share of 500/503 answers,
+added latency, forced 429s, dropped connections). The faults are applied by an ASGI
+middleware *before* routing, so a faulted request never touches the server's state:
+a client that retries it sees exactly what it would see against a flaky real service.
+
+The controls need no token, so they only answer callers on the server's own host
+(loopback, or the address the server is bound to).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import threading
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel, Field
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
+
+_ID_SEGMENT = re.compile(r"/(?:\d+|[0-9a-fA-F-]{16,}|[A-Za-z]+_[A-Za-z0-9]+)(?=/|$)")
+
+
+def endpoint_key(method: str, path: str) -> str:
+    """Counter key for a request: the method and the path with ids folded to ``{id}``.
+
+    ``GET /Organisations/17`` and ``GET /Organisations/18`` count as one endpoint.
+    """
+    return f"{method} {_ID_SEGMENT.sub('/{id}', path)}"
+
+
+class Faults(BaseModel):
+    """Fault switches; every share is a probability in 0..1 applied per request."""
+
+    error_rate: float = Field(0.0, ge=0.0, le=1.0, description="share of 500/503 answers")
+    latency_ms: int = Field(0, ge=0, le=60_000, description="added to every request")
+    force_429: int = Field(0, ge=0, description="the next N requests get 429")
+    retry_after: int = Field(1, ge=0, le=3600, description="Retry-After of forced 429s")
+    drop_rate: float = Field(0.0, ge=0.0, le=1.0, description="share of dropped connections")
+    seed: int | None = Field(None, description="seed for the fault dice, for repeatable runs")
+
+
+@dataclass
+class Controls:
+    """Mutable control state of one server process (thread-safe)."""
+
+    prefix: str
+    too_many: Callable[[int], Response]
+    """Builds the server's own 429 answer (its body format differs per server)."""
+    faults: Faults = field(default_factory=Faults)
+    counters: Counter[str] = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _rng: random.Random = field(default_factory=random.Random)
+
+    def set_faults(self, faults: Faults) -> None:
+        with self._lock:
+            self.faults = faults
+            self._rng = random.Random(faults.seed)
+
+    def count(self, key: str) -> None:
+        with self._lock:
+            self.counters[key] += 1
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.counters)
+
+    def reset_counters(self) -> None:
+        with self._lock:
+            self.counters.clear()
+
+    def draw(self) -> str | None:
+        """Decide this request's fault: ``"429"``, ``"drop"``, ``"500"``, ``"503"`` or None."""
+        with self._lock:
+            f = self.faults
+            if f.force_429 > 0:
+                self.faults = f.model_copy(update={"force_429": f.force_429 - 1})
+                return "429"
+            if f.drop_rate and self._rng.random() < f.drop_rate:
+                return "drop"
+            if f.error_rate and self._rng.random() < f.error_rate:
+                return self._rng.choice(("500", "503"))
+            return None
+
+
+class ControlsMiddleware:
+    """Counts every non-control request and applies the fault switches to it."""
+
+    def __init__(self, app: ASGIApp, controls: Controls) -> None:
+        self.app = app
+        self.controls = controls
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(self.controls.prefix):
+            await self.app(scope, receive, send)
+            return
+        self.controls.count(endpoint_key(scope["method"], scope["path"]))
+        latency = self.controls.faults.latency_ms
+        if latency:
+            await asyncio.sleep(latency / 1000)
+        fault = self.controls.draw()
+        if fault is None:
+            await self.app(scope, receive, send)
+        elif fault == "429":
+            await self.controls.too_many(self.controls.faults.retry_after)(scope, receive, send)
+        elif fault == "drop":
+            await _drop(send)
+        else:
+            body = b'{"Message": "injected fault"}'
+            await Response(body, status_code=int(fault), media_type="application/json")(
+                scope, receive, send
+            )
+
+
+class DroppedConnection(Exception):
+    """Raised mid-response so the server closes the connection without finishing it."""
+
+
+async def _drop(send: Send) -> None:
+    """Promise a body, send part of it, then abort: the client sees a broken connection."""
+    start: Message = {
+        "type": "http.response.start",
+        "status": 200,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")],
+    }
+    await send(start)
+    await send({"type": "http.response.body", "body": b'{"trunc', "more_body": True})
+    raise DroppedConnection("fault switch: connection dropped")
+
+
+def require_local(request: Request) -> None:
+    """Refuse control calls that do not come from this server's own host."""
+    client = request.client.host if request.client else None
+    own = request.url.hostname
+    if client not in LOOPBACK and client != own:
+        raise HTTPException(status_code=403, detail="controls answer only on the server's own host")
+
+
+class SeedRequest(BaseModel):
+    n: int = Field(100, ge=0, le=1_000_000, description="how many top-level records to create")
+    seed: int = Field(1, description="random seed; the same seed gives the same data")
+    reset: bool = Field(True, description="empty the store first")
+
+
+def controls_router(
+    controls: Controls,
+    *,
+    reset: Callable[[], Awaitable[None] | None],
+    seed: Callable[[SeedRequest], Awaitable[dict[str, Any]] | dict[str, Any]],
+) -> APIRouter:
+    """The ``{prefix}/…`` endpoints: health, reset, seed, counters, faults."""
+    router = APIRouter(prefix=controls.prefix, tags=["controls"])
+
+    async def _maybe(value: Any) -> Any:
+        return await value if asyncio.iscoroutine(value) else value
+
+    @router.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.post("/reset")
+    async def do_reset(request: Request) -> dict[str, str]:
+        require_local(request)
+        await _maybe(reset())
+        controls.reset_counters()
+        controls.set_faults(Faults())
+        return {"status": "reset"}
+
+    @router.post("/seed")
+    async def do_seed(request: Request, body: SeedRequest) -> dict[str, Any]:
+        require_local(request)
+        result: dict[str, Any] = await _maybe(seed(body))
+        return result
+
+    @router.get("/counters")
+    async def get_counters(request: Request) -> dict[str, Any]:
+        require_local(request)
+        counts = controls.snapshot()
+        return {"total": sum(counts.values()), "endpoints": counts}
+
+    @router.delete("/counters")
+    async def clear_counters(request: Request) -> dict[str, str]:
+        require_local(request)
+        controls.reset_counters()
+        return {"status": "cleared"}
+
+    @router.get("/faults")
+    async def get_faults(request: Request) -> Faults:
+        require_local(request)
+        return controls.faults
+
+    @router.put("/faults")
+    async def put_faults(request: Request, body: Faults) -> Faults:
+        require_local(request)
+        controls.set_faults(body)
+        return controls.faults
+
+    return router
