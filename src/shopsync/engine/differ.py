@@ -1,0 +1,171 @@
+"""Per-property change detection and the conflict rule (dataflow.md rules 2, 3 and 4).
+
+Pure functions: given a link's last agreed snapshot and each side's current record,
+decide which properties flow which way. Each side is compared with *its own* last
+agreed value, never with a conversion of the other side's, so a lossy conversion
+(two webshop statuses for one webCRM percent, a rounded price) never flip-flops: a side
+is rewritten only when the other side really changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from shopsync.engine.mapping.base import FieldMap, LinkMapping, MapContext
+
+Props = dict[str, dict[str, Any]]
+"""A snapshot: ``{property: {"c": webCRM value, "s": webshop value}}`` (normalized)."""
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side's current record as read."""
+
+    raw: Mapping[str, Any]
+    updated_at: datetime | None
+
+
+@dataclass
+class Decision:
+    to_webshop: set[str] = field(default_factory=set)
+    to_webcrm: set[str] = field(default_factory=set)
+    conflicts: dict[str, str] = field(default_factory=dict)
+    """Property → which side won a both-sides change (``webcrm``/``webshop``)."""
+
+
+def is_empty(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, str | list | tuple | dict):
+        return all(is_empty(v) for v in value) if isinstance(value, tuple) else not value
+    return False
+
+
+def _agree(f: FieldMap, c: Side, s: Side, ctx: MapContext) -> bool:
+    """Do the two sides hold the same value under the conversion?"""
+    if f.direction.to_webshop:
+        try:
+            converted = f.conversion.to_webshop(f.raw_webcrm(c.raw), ctx)
+            return bool(f.conversion.norm_webshop(converted) == f.webshop_value(s.raw))
+        except Exception:
+            return False
+    try:
+        converted = f.conversion.to_webcrm(f.raw_webshop(s.raw), ctx)
+        probe: dict[str, Any] = {}
+        f.write_webcrm(probe, converted)
+        return bool(f.webcrm_value(probe) == f.webcrm_value(c.raw))
+    except Exception:
+        return False
+
+
+def _newer(c: Side, s: Side) -> str:
+    """The side updated most recently; a tie goes to webCRM, the system of record."""
+    if c.updated_at is None:
+        return "webshop"
+    if s.updated_at is None:
+        return "webcrm"
+    return "webshop" if s.updated_at > c.updated_at else "webcrm"
+
+
+def decide(
+    mapping: LinkMapping,
+    snapshot: Props | None,
+    c: Side | None,
+    s: Side | None,
+    ctx: MapContext,
+) -> Decision:
+    """Which properties to write where.
+
+    ``snapshot`` None with both sides present is an onboarding merge (rule 2): an empty
+    value never overwrites the other side's value; differing values go to the side
+    updated most recently. With a snapshot, a side whose record was not read this run is
+    passed as None and counts as unchanged.
+    """
+    d = Decision()
+    for f in mapping.fields:
+        snap = snapshot.get(f.name) if snapshot is not None else None
+        cv = f.webcrm_value(c.raw) if (c is not None and f.webcrm) else None
+        sv = f.webshop_value(s.raw) if s is not None else None
+        if snap is None:
+            # Onboarding merge, or a property added to the mapping since the last sync.
+            if c is None or s is None:
+                if c is not None and f.webcrm and f.direction.to_webshop and snapshot is not None:
+                    d.to_webshop.add(f.name)
+                continue
+            if not f.webcrm:
+                if is_empty(sv) and f.direction.to_webshop:
+                    d.to_webshop.add(f.name)
+                continue
+            if _agree(f, c, s, ctx):
+                continue
+            c_empty, s_empty = is_empty(cv), is_empty(sv)
+            if c_empty and s_empty:
+                continue
+            if s_empty or (not c_empty and _newer(c, s) == "webcrm"):
+                if f.direction.to_webshop:
+                    d.to_webshop.add(f.name)
+                elif f.direction.to_webcrm and not s_empty:
+                    d.to_webcrm.add(f.name)
+            elif f.direction.to_webcrm:
+                d.to_webcrm.add(f.name)
+            elif f.direction.to_webshop and not c_empty:
+                d.to_webshop.add(f.name)
+            continue
+        c_changed = c is not None and bool(f.webcrm) and cv != snap.get("c")
+        s_changed = s is not None and sv != snap.get("s")
+        if c_changed and s_changed:
+            assert c is not None and s is not None
+            if _agree(f, c, s, ctx):
+                continue
+            winner = _newer(c, s)
+            if winner == "webcrm" and not f.direction.to_webshop:
+                winner = "webshop"
+            elif winner == "webshop" and not f.direction.to_webcrm:
+                winner = "webcrm"
+            if winner == "webcrm" and f.direction.to_webshop:
+                d.to_webshop.add(f.name)
+                d.conflicts[f.name] = "webcrm"
+            elif winner == "webshop" and f.direction.to_webcrm:
+                d.to_webcrm.add(f.name)
+                d.conflicts[f.name] = "webshop"
+        elif c_changed and f.direction.to_webshop:
+            d.to_webshop.add(f.name)
+        elif s_changed and f.direction.to_webcrm:
+            d.to_webcrm.add(f.name)
+    return d
+
+
+def snapshot_after(
+    mapping: LinkMapping,
+    previous: Props | None,
+    c_raw: Mapping[str, Any] | None,
+    s_raw: Mapping[str, Any] | None,
+    c_sent: Mapping[str, Any] | None = None,
+) -> Props:
+    """The agreed state after a sync: each side's value as it now stands.
+
+    ``c_raw`` is the webCRM record as read (None when it was not read this run) and
+    ``c_sent`` what was written to it; ``s_raw`` is the webshop record as it now stands
+    (the write's answer, or as read). A side that was not read keeps its previous
+    snapshot values, except for what was written to it.
+    """
+    props: Props = {}
+    sent = dict(c_sent or {})
+    c_vals = mapping.webcrm_values({**c_raw, **sent}) if c_raw is not None else {}
+    s_vals = mapping.webshop_values(s_raw) if s_raw is not None else {}
+    for f in mapping.fields:
+        prev = (previous or {}).get(f.name, {})
+        entry: dict[str, Any] = {}
+        if f.webcrm:
+            if c_raw is not None:
+                entry["c"] = c_vals[f.name]
+            elif all(name in sent for name in f.webcrm):
+                entry["c"] = f.webcrm_value(sent)
+            else:
+                entry["c"] = prev.get("c")
+        entry["s"] = s_vals[f.name] if s_raw is not None else prev.get("s")
+        props[f.name] = entry
+    return props

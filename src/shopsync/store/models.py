@@ -1,0 +1,189 @@
+"""The state database's tables.
+
+Everything shopsync knows between runs lives here, so a killed process loses nothing:
+
+* ``links``: which webCRM record is which webshop record (rule 1), per datatype; a link
+  also remembers when one side deleted its record, so the pair is not re-created.
+* ``snapshots``: per link, each property's last agreed value on *each* side (rule 3/4).
+* ``inbox``: records read from either side and not yet processed; a page of records and
+  the cursor advance past it commit together, and a record leaves the inbox in the same
+  transaction that stores its link and snapshot. Records waiting for a reference stay
+  here with ``waiting_reason`` set (rule 6).
+* ``merge_keys``: merge-criterion keys of records that are not linked yet (rule 2).
+* ``put_aside``: records the other side refused, with the reason (rule 7).
+* ``intents``: creates that may have happened (crash safety; the webshop
+  ``Idempotency-Key`` is stored here before the request is sent).
+* ``cursors``, ``update_counts``, ``runs``, ``meta``, ``locks``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: DateTime(timezone=True),
+        dict[str, Any]: JSON,
+    }
+
+
+class Link(Base):
+    __tablename__ = "links"
+    __table_args__ = (
+        UniqueConstraint("datatype", "webcrm_id", name="uq_links_webcrm"),
+        UniqueConstraint("datatype", "webshop_id", name="uq_links_webshop"),
+        Index("ix_links_parent", "parent_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    datatype: Mapped[str] = mapped_column(String(32))
+    webcrm_id: Mapped[str] = mapped_column(String(64))
+    webshop_id: Mapped[str] = mapped_column(String(128))
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("links.id", ondelete="CASCADE"), default=None
+    )
+    """For an order line: the link of its order."""
+    created_by: Mapped[str] = mapped_column(String(16))
+    """Which side's record came first: ``webcrm``, ``webshop`` or ``merge``."""
+    state: Mapped[str] = mapped_column(String(24), default="active")
+    """``active``, ``webcrm_deleted`` or ``webshop_deleted`` (the pair no longer syncs)."""
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Snapshot(Base):
+    __tablename__ = "snapshots"
+
+    link_id: Mapped[int] = mapped_column(
+        ForeignKey("links.id", ondelete="CASCADE"), primary_key=True
+    )
+    props: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """``{property: {"c": webCRM value, "s": webshop value}}``, normalized."""
+    webcrm_updated_at: Mapped[datetime | None]
+    webshop_updated_at: Mapped[datetime | None]
+    webshop_version: Mapped[int | None] = mapped_column(Integer, default=None)
+    updated_at: Mapped[datetime]
+
+
+class InboxRecord(Base):
+    __tablename__ = "inbox"
+    __table_args__ = (
+        UniqueConstraint("datatype", "system", "record_id", name="uq_inbox_record"),
+        Index("ix_inbox_parent", "datatype", "system", "parent_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    datatype: Mapped[str] = mapped_column(String(32))
+    system: Mapped[str] = mapped_column(String(16))
+    record_id: Mapped[str] = mapped_column(String(128))
+    parent_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    """For a webCRM quotation line: its opportunity id."""
+    updated_at: Mapped[datetime | None]
+    deleted: Mapped[bool] = mapped_column(default=False)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    waiting_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    received_at: Mapped[datetime]
+
+
+class MergeKey(Base):
+    __tablename__ = "merge_keys"
+    __table_args__ = (Index("ix_merge_keys_lookup", "datatype", "system", "key"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    datatype: Mapped[str] = mapped_column(String(32))
+    system: Mapped[str] = mapped_column(String(16))
+    record_id: Mapped[str] = mapped_column(String(128), index=True)
+    key: Mapped[str] = mapped_column(String(512))
+
+
+class PutAside(Base):
+    __tablename__ = "put_aside"
+    __table_args__ = (UniqueConstraint("datatype", "system", "record_id", name="uq_put_aside"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    datatype: Mapped[str] = mapped_column(String(32))
+    system: Mapped[str] = mapped_column(String(16))
+    """The side the record comes from (the other side refused it)."""
+    record_id: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    """Hash of the record's mapped values: it is retried when this changes."""
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    first_seen: Mapped[datetime]
+    last_attempt: Mapped[datetime]
+
+
+class Intent(Base):
+    __tablename__ = "intents"
+    __table_args__ = (UniqueConstraint("datatype", "system", "record_id", name="uq_intent"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    datatype: Mapped[str] = mapped_column(String(32))
+    system: Mapped[str] = mapped_column(String(16))
+    """The side the source record is on; the create goes to the other side."""
+    record_id: Mapped[str] = mapped_column(String(128))
+    key: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+
+class Cursor(Base):
+    __tablename__ = "cursors"
+
+    datatype: Mapped[str] = mapped_column(String(32), primary_key=True)
+    system: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime]
+
+
+class UpdateCount(Base):
+    __tablename__ = "update_counts"
+
+    datatype: Mapped[str] = mapped_column(String(32), primary_key=True)
+    direction: Mapped[str] = mapped_column(String(16), primary_key=True)
+    """``to_webshop`` or ``to_webcrm``."""
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Run(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16))
+    """``running``, ``ok``, ``failed`` or ``dry-run``."""
+    mode: Mapped[str] = mapped_column(String(64))
+    stats: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class Meta(Base):
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Lock(Base):
+    __tablename__ = "locks"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime]

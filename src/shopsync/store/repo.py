@@ -1,0 +1,481 @@
+"""Small, explicit operations on the state tables, used by the engine and the CLI.
+
+Every function takes the caller's :class:`~sqlalchemy.orm.Session`, so the caller
+decides what commits together (a processed record's link, snapshot and inbox removal,
+or a staged page and its cursor advance).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from shopsync.store.models import (
+    Cursor,
+    InboxRecord,
+    Intent,
+    Link,
+    Lock,
+    MergeKey,
+    Meta,
+    PutAside,
+    Run,
+    Snapshot,
+    UpdateCount,
+)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything stored is UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def fingerprint(data: Any) -> str:
+    raw = json.dumps(data, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+# ----------------------------------------------------------------------------- links
+def link_by_webcrm(s: Session, datatype: str, webcrm_id: str) -> Link | None:
+    return s.scalar(select(Link).where(Link.datatype == datatype, Link.webcrm_id == webcrm_id))
+
+
+def link_by_webshop(s: Session, datatype: str, webshop_id: str) -> Link | None:
+    return s.scalar(select(Link).where(Link.datatype == datatype, Link.webshop_id == webshop_id))
+
+
+def link_by_id(s: Session, datatype: str, system: str, record_id: str) -> Link | None:
+    if system == "webcrm":
+        return link_by_webcrm(s, datatype, record_id)
+    return link_by_webshop(s, datatype, record_id)
+
+
+def add_link(
+    s: Session,
+    datatype: str,
+    webcrm_id: str,
+    webshop_id: str,
+    created_by: str,
+    parent_id: int | None = None,
+) -> Link:
+    t = now()
+    link = Link(
+        datatype=datatype,
+        webcrm_id=webcrm_id,
+        webshop_id=webshop_id,
+        created_by=created_by,
+        parent_id=parent_id,
+        state="active",
+        created_at=t,
+        updated_at=t,
+    )
+    s.add(link)
+    s.flush()
+    return link
+
+
+def children(s: Session, parent: Link) -> list[Link]:
+    return list(s.scalars(select(Link).where(Link.parent_id == parent.id)))
+
+
+def active_links(s: Session, datatype: str) -> Iterable[Link]:
+    return s.scalars(
+        select(Link)
+        .where(Link.datatype == datatype, Link.state == "active")
+        .execution_options(yield_per=1000)
+    )
+
+
+def count_links(s: Session, datatype: str) -> dict[str, int]:
+    rows = s.execute(
+        select(Link.state, func.count()).where(Link.datatype == datatype).group_by(Link.state)
+    )
+    return {state: n for state, n in rows}
+
+
+# ------------------------------------------------------------------------- snapshots
+def get_snapshot(s: Session, link: Link) -> Snapshot | None:
+    return s.get(Snapshot, link.id)
+
+
+def put_snapshot(
+    s: Session,
+    link: Link,
+    props: dict[str, Any],
+    webcrm_updated_at: datetime | None,
+    webshop_updated_at: datetime | None,
+    webshop_version: int | None,
+) -> None:
+    snap = s.get(Snapshot, link.id)
+    t = now()
+    if snap is None:
+        s.add(
+            Snapshot(
+                link_id=link.id,
+                props=props,
+                webcrm_updated_at=webcrm_updated_at,
+                webshop_updated_at=webshop_updated_at,
+                webshop_version=webshop_version,
+                updated_at=t,
+            )
+        )
+    else:
+        snap.props = props
+        snap.webcrm_updated_at = webcrm_updated_at or snap.webcrm_updated_at
+        snap.webshop_updated_at = webshop_updated_at or snap.webshop_updated_at
+        snap.webshop_version = webshop_version or snap.webshop_version
+        snap.updated_at = t
+    link.updated_at = t
+
+
+# ----------------------------------------------------------------------------- inbox
+def stage(
+    s: Session,
+    datatype: str,
+    system: str,
+    record_id: str,
+    *,
+    updated_at: datetime | None,
+    data: dict[str, Any] | None,
+    deleted: bool = False,
+    parent_id: str | None = None,
+) -> bool:
+    """Put a record read from ``system`` into the inbox; a newer read replaces an older.
+
+    Returns False when the inbox already holds this version or a newer one.
+    """
+    row = s.scalar(
+        select(InboxRecord).where(
+            InboxRecord.datatype == datatype,
+            InboxRecord.system == system,
+            InboxRecord.record_id == record_id,
+        )
+    )
+    if row is not None:
+        old = as_utc(row.updated_at)
+        if old is not None and updated_at is not None and updated_at < old:
+            return False
+        if old == updated_at and row.deleted == deleted and row.data == data:
+            return False
+        row.updated_at = updated_at
+        row.data = data
+        row.deleted = deleted
+        row.parent_id = parent_id
+        row.waiting_reason = None
+        row.received_at = now()
+        return True
+    s.add(
+        InboxRecord(
+            datatype=datatype,
+            system=system,
+            record_id=record_id,
+            parent_id=parent_id,
+            updated_at=updated_at,
+            deleted=deleted,
+            data=data,
+            waiting_reason=None,
+            attempts=0,
+            received_at=now(),
+        )
+    )
+    return True
+
+
+def inbox_get(s: Session, datatype: str, system: str, record_id: str) -> InboxRecord | None:
+    return s.scalar(
+        select(InboxRecord).where(
+            InboxRecord.datatype == datatype,
+            InboxRecord.system == system,
+            InboxRecord.record_id == record_id,
+        )
+    )
+
+
+def inbox_batch(
+    s: Session, datatype: str, after_id: int, limit: int, *, system: str | None = None
+) -> Sequence[InboxRecord]:
+    """The next ``limit`` inbox rows of a datatype with id > ``after_id`` (all systems)."""
+    q = select(InboxRecord).where(InboxRecord.datatype == datatype, InboxRecord.id > after_id)
+    if system is not None:
+        q = q.where(InboxRecord.system == system)
+    return s.scalars(q.order_by(InboxRecord.id).limit(limit)).all()
+
+
+def inbox_children(s: Session, datatype: str, system: str, parent_id: str) -> Sequence[InboxRecord]:
+    return s.scalars(
+        select(InboxRecord)
+        .where(
+            InboxRecord.datatype == datatype,
+            InboxRecord.system == system,
+            InboxRecord.parent_id == parent_id,
+        )
+        .order_by(InboxRecord.id)
+    ).all()
+
+
+def inbox_parents(s: Session, datatype: str, system: str) -> list[str]:
+    rows = s.scalars(
+        select(InboxRecord.parent_id)
+        .where(
+            InboxRecord.datatype == datatype,
+            InboxRecord.system == system,
+            InboxRecord.parent_id.is_not(None),
+        )
+        .distinct()
+    )
+    return [r for r in rows if r is not None]
+
+
+def inbox_counts(s: Session) -> dict[tuple[str, str, bool], int]:
+    rows = s.execute(
+        select(
+            InboxRecord.datatype,
+            InboxRecord.system,
+            InboxRecord.waiting_reason.is_not(None),
+            func.count(),
+        ).group_by(
+            InboxRecord.datatype, InboxRecord.system, InboxRecord.waiting_reason.is_not(None)
+        )
+    )
+    return {(d, sy, bool(w)): n for d, sy, w, n in rows}
+
+
+def waiting(s: Session, datatype: str | None = None) -> Sequence[InboxRecord]:
+    q = select(InboxRecord).where(InboxRecord.waiting_reason.is_not(None))
+    if datatype:
+        q = q.where(InboxRecord.datatype == datatype)
+    return s.scalars(q.order_by(InboxRecord.id)).all()
+
+
+# ------------------------------------------------------------------------ merge keys
+def set_merge_keys(
+    s: Session, datatype: str, system: str, record_id: str, keys: Sequence[str]
+) -> None:
+    clear_merge_keys(s, datatype, system, record_id)
+    for key in dict.fromkeys(keys):
+        s.add(MergeKey(datatype=datatype, system=system, record_id=record_id, key=key[:512]))
+
+
+def clear_merge_keys(s: Session, datatype: str, system: str, record_id: str) -> None:
+    s.execute(
+        delete(MergeKey).where(
+            MergeKey.datatype == datatype,
+            MergeKey.system == system,
+            MergeKey.record_id == record_id,
+        )
+    )
+
+
+def find_by_merge_key(s: Session, datatype: str, system: str, key: str) -> list[str]:
+    return list(
+        s.scalars(
+            select(MergeKey.record_id)
+            .where(MergeKey.datatype == datatype, MergeKey.system == system, MergeKey.key == key)
+            .order_by(MergeKey.id)
+        )
+    )
+
+
+# ------------------------------------------------------------------------- put aside
+def put_aside(
+    s: Session,
+    datatype: str,
+    system: str,
+    record_id: str,
+    reason: str,
+    fp: str,
+    data: dict[str, Any] | None,
+) -> None:
+    row = get_put_aside(s, datatype, system, record_id)
+    t = now()
+    if row is None:
+        s.add(
+            PutAside(
+                datatype=datatype,
+                system=system,
+                record_id=record_id,
+                reason=reason,
+                fingerprint=fp,
+                data=data,
+                attempts=1,
+                first_seen=t,
+                last_attempt=t,
+            )
+        )
+    else:
+        row.reason = reason
+        row.fingerprint = fp
+        row.data = data
+        row.attempts += 1
+        row.last_attempt = t
+
+
+def get_put_aside(s: Session, datatype: str, system: str, record_id: str) -> PutAside | None:
+    return s.scalar(
+        select(PutAside).where(
+            PutAside.datatype == datatype,
+            PutAside.system == system,
+            PutAside.record_id == record_id,
+        )
+    )
+
+
+def clear_put_aside(s: Session, datatype: str, system: str, record_id: str) -> None:
+    s.execute(
+        delete(PutAside).where(
+            PutAside.datatype == datatype,
+            PutAside.system == system,
+            PutAside.record_id == record_id,
+        )
+    )
+
+
+def all_put_aside(s: Session, datatype: str | None = None) -> Sequence[PutAside]:
+    q = select(PutAside)
+    if datatype:
+        q = q.where(PutAside.datatype == datatype)
+    return s.scalars(q.order_by(PutAside.id)).all()
+
+
+# --------------------------------------------------------------------------- intents
+def intent_key(s: Session, datatype: str, system: str, record_id: str) -> str:
+    """The idempotency key for creating this record on the other side (made once)."""
+    row = s.scalar(
+        select(Intent).where(
+            Intent.datatype == datatype, Intent.system == system, Intent.record_id == record_id
+        )
+    )
+    if row is None:
+        row = Intent(
+            datatype=datatype,
+            system=system,
+            record_id=record_id,
+            key=str(uuid.uuid4()),
+            created_at=now(),
+        )
+        s.add(row)
+        s.flush()
+    return row.key
+
+
+def has_intent(s: Session, datatype: str, system: str, record_id: str) -> bool:
+    return (
+        s.scalar(
+            select(func.count())
+            .select_from(Intent)
+            .where(
+                Intent.datatype == datatype,
+                Intent.system == system,
+                Intent.record_id == record_id,
+            )
+        )
+        or 0
+    ) > 0
+
+
+def clear_intent(s: Session, datatype: str, system: str, record_id: str) -> None:
+    s.execute(
+        delete(Intent).where(
+            Intent.datatype == datatype, Intent.system == system, Intent.record_id == record_id
+        )
+    )
+
+
+# ------------------------------------------------------------------ cursors and meta
+def get_cursor(s: Session, datatype: str, system: str) -> str | None:
+    row = s.get(Cursor, (datatype, system))
+    return row.value if row else None
+
+
+def set_cursor(s: Session, datatype: str, system: str, value: str | None) -> None:
+    row = s.get(Cursor, (datatype, system))
+    if row is None:
+        s.add(Cursor(datatype=datatype, system=system, value=value, updated_at=now()))
+    else:
+        row.value = value
+        row.updated_at = now()
+
+
+def get_meta(s: Session, key: str) -> str | None:
+    row = s.get(Meta, key)
+    return row.value if row else None
+
+
+def set_meta(s: Session, key: str, value: str) -> None:
+    row = s.get(Meta, key)
+    if row is None:
+        s.add(Meta(key=key, value=value))
+    else:
+        row.value = value
+
+
+def add_updates(s: Session, datatype: str, direction: str, n: int) -> None:
+    if n <= 0:
+        return
+    row = s.get(UpdateCount, (datatype, direction))
+    if row is None:
+        s.add(UpdateCount(datatype=datatype, direction=direction, count=n))
+    else:
+        row.count += n
+
+
+def update_counts(s: Session) -> dict[tuple[str, str], int]:
+    return {(r.datatype, r.direction): r.count for r in s.scalars(select(UpdateCount))}
+
+
+# ------------------------------------------------------------------------------ runs
+def start_run(s: Session, mode: str) -> Run:
+    run = Run(started_at=now(), finished_at=None, status="running", mode=mode)
+    s.add(run)
+    s.flush()
+    return run
+
+
+def recent_runs(s: Session, limit: int = 10) -> Sequence[Run]:
+    return s.scalars(select(Run).order_by(Run.id.desc()).limit(limit)).all()
+
+
+# ----------------------------------------------------------------------------- locks
+def try_lock(s: Session, name: str, owner: str, ttl: timedelta) -> bool:
+    """Take (or renew) a named lock across processes; False when another owner holds it.
+
+    Works the same on SQLite and PostgreSQL: a row per lock with an expiry, so a lock
+    whose holder was killed frees itself after ``ttl``.
+    """
+    t = now()
+    res = s.execute(
+        update(Lock)
+        .where(Lock.name == name, (Lock.owner == owner) | (Lock.expires_at < t))
+        .values(owner=owner, expires_at=t + ttl)
+    )
+    if getattr(res, "rowcount", 0):
+        s.commit()
+        return True
+    if s.get(Lock, name) is not None:
+        s.rollback()
+        return False
+    s.add(Lock(name=name, owner=owner, expires_at=t + ttl))
+    try:
+        s.commit()
+    except Exception:
+        s.rollback()
+        return False
+    return True
+
+
+def release_lock(s: Session, name: str, owner: str) -> None:
+    s.execute(delete(Lock).where(Lock.name == name, Lock.owner == owner))
+    s.commit()
