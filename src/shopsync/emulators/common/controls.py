@@ -139,9 +139,15 @@ async def _drop(send: Send) -> None:
 
 
 def require_local(request: Request) -> None:
-    """Refuse control calls that do not come from this server's own host."""
+    """Refuse control calls that do not come from this server's own host.
+
+    "Own host" is the address the server socket is bound to (the ASGI ``server`` tuple),
+    never the ``Host`` header: that header is chosen by the caller, so a remote client
+    could otherwise name its own address there and pass.
+    """
     client = request.client.host if request.client else None
-    own = request.url.hostname
+    server = request.scope.get("server")
+    own = server[0] if server else None
     if client not in LOOPBACK and client != own:
         raise HTTPException(status_code=403, detail="controls answer only on the server's own host")
 
@@ -156,9 +162,14 @@ def controls_router(
     controls: Controls,
     *,
     reset: Callable[[], Awaitable[None] | None],
-    seed: Callable[[SeedRequest], Awaitable[dict[str, Any]] | dict[str, Any]],
+    seed: Callable[[Any], Awaitable[dict[str, Any]] | dict[str, Any]],
+    seed_model: type[SeedRequest] = SeedRequest,
 ) -> APIRouter:
-    """The ``{prefix}/…`` endpoints: health, reset, seed, counters, faults."""
+    """The ``{prefix}/…`` endpoints: health, reset, seed, counters, faults.
+
+    ``seed_model`` lets a server accept more seed knobs than ``n``, ``seed`` and
+    ``reset`` (a subclass of :class:`SeedRequest`); ``seed`` then receives that model.
+    """
     router = APIRouter(prefix=controls.prefix, tags=["controls"])
 
     async def _maybe(value: Any) -> Any:
@@ -176,11 +187,14 @@ def controls_router(
         controls.set_faults(Faults())
         return {"status": "reset"}
 
-    @router.post("/seed")
     async def do_seed(request: Request, body: SeedRequest) -> dict[str, Any]:
         require_local(request)
         result: dict[str, Any] = await _maybe(seed(body))
         return result
+
+    # The body model is chosen at run time; FastAPI reads it from the annotations.
+    do_seed.__annotations__["body"] = seed_model
+    router.post("/seed")(do_seed)
 
     @router.get("/counters")
     async def get_counters(request: Request) -> dict[str, Any]:
