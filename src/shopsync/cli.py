@@ -94,5 +94,32 @@ def check_webshop(
     raise typer.Exit(run_conformance(url, token))
 
 
+# --------------------------------------------------------------------------- setup
+@app.command("init")
+def init(
+    path: Annotated[
+        Path, typer.Option("--path", "-p", help="Where to write the example configuration.")
+    ] = DEFAULT_CONFIG,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented example configuration (every key with its default)."""
+    from shopsync.config.example import ExampleExists, write_example
+
+    try:
+        write_example(path, force=force)
+    except ExampleExists as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"wrote {path}; set SHOPSYNC_WEBCRM_AUTH_CODE and SHOPSYNC_WEBSHOP_TOKEN")
+
+
+@app.command("check")
+def check(config: ConfigOpt = DEFAULT_CONFIG) -> None:
+    """Connect to webCRM and the webshop; show per datatype what can be read and written."""
+    from shopsync.checks import run_check
+
+    raise typer.Exit(run_check(config))
+
+
 def main() -> None:
     app()

@@ -8,15 +8,35 @@ gets the documented behaviour.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from enum import StrEnum
-from typing import Literal
+from string import Formatter
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from shopsync.connectors.webcrm.schema import ENTITIES
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def http_url(value: str) -> str:
+    """A base URL must be absolute http(s) with a host; a trailing slash is dropped.
+
+    Checked at load time so a typo fails with the key's name instead of as a connection
+    error in the middle of a sync.
+    """
+    v = value.strip()
+    parts = urlsplit(v)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not an http(s) URL; allowed: e.g. 'https://host[:port]'")
+    if parts.query or parts.fragment:
+        raise ValueError(f"{value!r} must not carry a query or fragment")
+    return v.rstrip("/")
 
 
 class Datatype(StrEnum):
@@ -45,6 +65,11 @@ class WebcrmConfig(Strict):
     max_retries: int = Field(6, ge=0, le=20)
     overlap_seconds: float = Field(5.0, ge=0, description="incremental-read overlap window")
 
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, v: str) -> str:
+        return http_url(v)
+
 
 class WebshopConfig(Strict):
     base_url: str = "http://127.0.0.1:8082"
@@ -54,10 +79,42 @@ class WebshopConfig(Strict):
     max_retries: int = Field(6, ge=0, le=20)
     webhook_secret: SecretStr | None = None
 
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, v: str) -> str:
+        return http_url(v)
+
+
+STATE_DIALECTS = ("sqlite", "postgresql")
+
 
 class StateConfig(Strict):
     url: str | None = None
-    """SQLAlchemy URL; default: ``sqlite:///<dir of the config>/shopsync-state.sqlite``."""
+    """SQLAlchemy URL; default: ``sqlite:///<dir of the config>/shopsync-state.sqlite``.
+
+    The loader always fills it in, so after ``load_config`` it is never None."""
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(v)
+        except ArgumentError:
+            raise ValueError(
+                "not a database URL; allowed: 'sqlite:///path/to/file.sqlite' or "
+                "'postgresql+psycopg://user@host/db'"
+            ) from None
+        if url.get_backend_name() not in STATE_DIALECTS:
+            raise ValueError(
+                f"database {url.get_backend_name()!r} is not supported; allowed: "
+                + ", ".join(STATE_DIALECTS)
+            )
+        return v
 
 
 class FieldsConfig(Strict):
@@ -70,13 +127,95 @@ class FieldsConfig(Strict):
     organisation_email: str | None = None
     """e.g. ``OrganisationExtraCustom1``; email is not synced when unset."""
 
+    @field_validator("product_sku", "product_name")
+    @classmethod
+    def _product_field(cls, v: str) -> str:
+        return _check_text_field("Product", v)
+
+    @field_validator("line_sku", "line_description")
+    @classmethod
+    def _line_field(cls, v: str) -> str:
+        return _check_text_field("QuotationLine", v)
+
+    @field_validator("organisation_email")
+    @classmethod
+    def _organisation_field(cls, v: str | None) -> str | None:
+        return None if v is None else _check_text_field("Organisation", v)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> FieldsConfig:
+        """One free field cannot hold two things."""
+        if self.product_sku == self.product_name:
+            raise ValueError(f"product_sku and product_name are both {self.product_sku!r}")
+        if self.line_sku == self.line_description:
+            raise ValueError(f"line_sku and line_description are both {self.line_sku!r}")
+        return self
+
+
+def text_fields(entity: str) -> list[str]:
+    """The writable string fields of a webCRM entity (free fields and the like)."""
+    spec = ENTITIES[entity]
+    return [
+        f.name
+        for f in spec.fields
+        if f.type == "string" and f.format is None and f.name not in spec.server_fields
+    ]
+
+
+def compact_names(names: list[str]) -> str:
+    """``ProductCustom1, ProductCustom2, …`` → ``ProductCustom1..15`` for error messages."""
+    groups: dict[str, list[int]] = {}
+    plain: list[str] = []
+    for n in names:
+        m = re.fullmatch(r"(.*?)(\d+)", n)
+        if m:
+            groups.setdefault(m.group(1), []).append(int(m.group(2)))
+        else:
+            plain.append(n)
+    parts = [
+        f"{prefix}{min(nums)}..{max(nums)}" if len(nums) > 1 else f"{prefix}{nums[0]}"
+        for prefix, nums in groups.items()
+    ]
+    return ", ".join(parts + plain)
+
+
+def _check_text_field(entity: str, name: str) -> str:
+    """Each name must be a writable text field of its webCRM entity."""
+    allowed = text_fields(entity)
+    if name not in allowed:
+        raise ValueError(
+            f"{name!r} is not a writable text field of webCRM {entity}; "
+            f"allowed: {compact_names(allowed)}"
+        )
+    return name
+
+
+OrderStatus = Literal["pending", "confirmed", "completed", "cancelled"]
+ORDER_STATUSES: tuple[OrderStatus, ...] = ("pending", "confirmed", "completed", "cancelled")
+
 
 class StatusRule(Strict):
-    """One row of the opportunity status table."""
+    """One row of the opportunity status table.
 
-    status: Literal["pending", "confirmed", "completed", "cancelled"]
+    webCRM → webshop: the first row whose conditions hold gives the status (``lost``
+    must equal "the opportunity has a lost date"; ``percent`` must equal the
+    opportunity's percent, or is unset = any). Webshop → webCRM: the first row for the
+    status gives the percent to write (unset = leave it) and whether to set a lost date.
+    """
+
+    status: OrderStatus
     percent: int | None = Field(None, ge=0, le=100)
     lost: bool = False
+
+
+def default_status_table(won_percent: int = 100) -> list[StatusRule]:
+    """dataflow.md's default: lost → cancelled, won → confirmed, else pending."""
+    return [
+        StatusRule(status="cancelled", lost=True),
+        StatusRule(status="confirmed", percent=won_percent),
+        StatusRule(status="completed", percent=won_percent),
+        StatusRule(status="pending"),
+    ]
 
 
 StockStatus = Literal["in_stock", "out_of_stock", "backorder"]
@@ -100,6 +239,74 @@ class MappingConfig(Strict):
     default_currency: str = Field("DKK", min_length=3, max_length=3)
     order_number_pattern: str = "WC-{id:06d}"
     """Number given to a new webCRM opportunity that has none; ``{id}`` is its id."""
+    status_table: list[StatusRule] = Field(default_factory=list)
+    """Opportunity percent/lost date ⇄ order status; empty means
+    :func:`default_status_table` at ``won_percent`` (the loader fills it in)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_status_table(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("status_table"):
+            won = data.get("won_percent", 100)
+            if isinstance(won, int) and 0 <= won <= 100:
+                data = {**data, "status_table": default_status_table(won)}
+        return data
+
+    @field_validator("vat_codes")
+    @classmethod
+    def _vat_codes(cls, v: dict[str, Decimal]) -> dict[str, Decimal]:
+        for code, rate in v.items():
+            if not code.strip():
+                raise ValueError("a VAT code must not be empty")
+            if not Decimal(0) <= rate <= Decimal(100):
+                raise ValueError(f"rate {rate} for code {code!r} is outside 0..100 (percent)")
+        return v
+
+    @field_validator("stock_status")
+    @classmethod
+    def _stock_status(cls, v: dict[str, StockStatus]) -> dict[str, StockStatus]:
+        missing = [s for s in ("in_stock", "out_of_stock", "backorder") if s not in v.values()]
+        if missing:
+            raise ValueError(
+                "every webshop stock status needs a webCRM text (used when writing to "
+                f"webCRM); missing: {', '.join(missing)}"
+            )
+        return v
+
+    @field_validator("order_number_pattern")
+    @classmethod
+    def _pattern(cls, v: str) -> str:
+        allowed = "allowed: text with one {id} placeholder, e.g. 'WC-{id:06d}'"
+        try:
+            names = {name for _, name, _, _ in Formatter().parse(v) if name is not None}
+        except ValueError as exc:
+            raise ValueError(f"{v!r} is not a valid pattern ({exc}); {allowed}") from None
+        if names != {"id"}:
+            used = ", ".join("{" + n + "}" for n in sorted(names)) or "no placeholder"
+            raise ValueError(f"{v!r} uses {used}; {allowed}")
+        try:
+            example = v.format(id=1)
+        except (ValueError, KeyError, IndexError) as exc:
+            raise ValueError(f"{v!r} cannot format an id ({exc}); {allowed}") from None
+        if not example.strip():
+            raise ValueError(f"{v!r} gives an empty order number")
+        return v
+
+    @field_validator("status_table")
+    @classmethod
+    def _status_table(cls, v: list[StatusRule]) -> list[StatusRule]:
+        missing = [s for s in ORDER_STATUSES if not any(r.status == s for r in v)]
+        if missing:
+            raise ValueError(
+                "the status table needs a row for every order status; missing: "
+                + ", ".join(missing)
+            )
+        if not any(r.percent is None and not r.lost for r in v):
+            raise ValueError(
+                "the status table needs a catch-all row (no percent, lost = false) so every "
+                "opportunity gets a status"
+            )
+        return v
 
     @field_validator("default_currency")
     @classmethod
