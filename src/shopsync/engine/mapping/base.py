@@ -12,6 +12,16 @@ link's :class:`LinkMapping` for
 
 Comparing each side with *its own* last agreed value is what keeps lossy conversions
 from flip-flopping (rule 4): a side is rewritten only when the other side changed.
+
+Two exceptions leave the converters, and the engine treats them differently:
+
+* :class:`Unresolved`: a reference is not linked yet; the record waits (rule 6);
+* :class:`MappingError`: the value cannot be written to the other side at all (unknown
+  country, text longer than webCRM allows, ...); the record is put aside with the
+  reason (rule 7).
+
+Normalizers never raise: a value they cannot read is kept as it is, so a change to it is
+still seen, and the converter then raises :class:`MappingError` with the reason.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from shopsync.config.model import Config, Datatype
+from shopsync.connectors.webcrm.schema import ENTITIES
 
 
 class Direction(StrEnum):
@@ -46,6 +57,25 @@ class Unresolved(Exception):
         self.datatype = datatype
         self.side = side
         self.ref_id = ref_id
+
+
+class MappingError(Exception):
+    """A value that cannot be written to the other side: the record is put aside (rule 7).
+
+    ``field`` names the field of the record being read (the webCRM field when mapping to
+    the webshop, the webshop path when mapping to webCRM; for a webCRM body that fails
+    validation, the webCRM field). Converters raise it with ``field=""``;
+    :class:`LinkMapping` fills in the row's field. ``problems`` lists every
+    ``(field, message)`` found when there are several (body validation).
+    """
+
+    def __init__(
+        self, field: str, message: str, problems: list[tuple[str, str]] | None = None
+    ) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+        self.message = message
+        self.problems: list[tuple[str, str]] = problems or [(field, message)]
 
 
 class MapContext(Protocol):
@@ -162,22 +192,123 @@ class FieldMap:
                 body[name] = v
 
 
-def both(webcrm: str, webshop: str, conversion: Conversion = IDENTITY) -> FieldMap:
-    """A ``⇄`` row."""
-    return FieldMap((webcrm,), webshop, Direction.BOTH, conversion)
+def both(
+    webcrm: str | tuple[str, ...],
+    webshop: str,
+    conversion: Conversion = IDENTITY,
+    name: str = "",
+) -> FieldMap:
+    """A ``⇄`` row; several webCRM fields make the values tuples (see :class:`Conversion`)."""
+    fields = (webcrm,) if isinstance(webcrm, str) else webcrm
+    return FieldMap(fields, webshop, Direction.BOTH, conversion, name)
 
 
 def to_webshop(
-    webcrm: str | tuple[str, ...], webshop: str, conversion: Conversion = IDENTITY
+    webcrm: str | tuple[str, ...],
+    webshop: str,
+    conversion: Conversion = IDENTITY,
+    name: str = "",
 ) -> FieldMap:
     """A ``→`` row (webCRM to webshop only)."""
     fields = (webcrm,) if isinstance(webcrm, str) else webcrm
-    return FieldMap(fields, webshop, Direction.TO_WEBSHOP, conversion)
+    return FieldMap(fields, webshop, Direction.TO_WEBSHOP, conversion, name)
 
 
-def to_webcrm(webcrm: str, webshop: str, conversion: Conversion = IDENTITY) -> FieldMap:
+def to_webcrm(
+    webcrm: str, webshop: str, conversion: Conversion = IDENTITY, name: str = ""
+) -> FieldMap:
     """A ``←`` row (webshop to webCRM only)."""
-    return FieldMap((webcrm,), webshop, Direction.TO_WEBCRM, conversion)
+    return FieldMap((webcrm,), webshop, Direction.TO_WEBCRM, conversion, name)
+
+
+def constant(webshop: str, value: Any, norm: Normalizer = empty_to_none) -> FieldMap:
+    """A ``→`` row with no webCRM field: the webshop gets a value fixed by configuration.
+
+    The value is written whenever the row is (on create, or when the engine asks for it
+    by name); as nothing on the webCRM side can change it, it is never rewritten later.
+    """
+
+    def write(_value: Any, _ctx: MapContext) -> Any:
+        return value
+
+    conversion = Conversion(f"constant {value!r}", to_webshop=write, norm_webshop=norm)
+    return FieldMap((), webshop, Direction.TO_WEBSHOP, conversion)
+
+
+@dataclass(frozen=True)
+class EngineSet:
+    """A table row the engine fills in itself rather than a conversion.
+
+    Kept beside the rows so the table in code still shows every row of ``dataflow.md``
+    (e.g. ``OpportunityErpStatus`` is stamped after a write, ``QuotationLineOpportunityId``
+    is the linked opportunity of the line's order).
+    """
+
+    webcrm: tuple[str, ...]
+    webshop: str
+    """What the row names on the webshop side (``—`` when nothing)."""
+    note: str
+    """How the engine sets it, and which helper it calls."""
+
+
+def validate_webcrm(entity: str, body: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Problems webCRM would reject ``body`` of ``entity`` (``"Organisation"``…) for.
+
+    Checks every field against the generated schema: that the field exists, its JSON type,
+    webCRM's maximum string length and enum values. Returns ``(field, message)`` pairs;
+    empty when the body is fine. Values are not echoed for long texts, only their length.
+    """
+    spec = ENTITIES.get(entity)
+    if spec is None:
+        return [("", f"{entity!r} is not a webCRM entity ({', '.join(sorted(ENTITIES))})")]
+    problems: list[tuple[str, str]] = []
+    for name, value in body.items():
+        fs = spec.by_name.get(name)
+        if fs is None:
+            problems.append((name, f"is not a field of webCRM {entity}"))
+            continue
+        if value is None:
+            continue
+        if fs.type == "string":
+            if not isinstance(value, str):
+                problems.append((name, f"must be text, got {type(value).__name__}"))
+            elif fs.max_length is not None and len(value) > fs.max_length:
+                problems.append(
+                    (name, f"is {len(value)} characters; webCRM allows at most {fs.max_length}")
+                )
+            elif fs.enum is not None and value not in fs.enum:
+                problems.append((name, f"{value!r} is not one of {', '.join(fs.enum)}"))
+        elif fs.type == "integer":
+            if isinstance(value, bool) or not isinstance(value, int):
+                problems.append((name, f"must be a whole number, got {value!r}"))
+            elif fs.format == "int32" and not -(2**31) <= value < 2**31:
+                problems.append((name, f"{value} is out of webCRM's 32-bit range"))
+        elif fs.type == "number":
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                problems.append((name, f"must be a number, got {value!r}"))
+            elif value != value or value in (float("inf"), float("-inf")):
+                problems.append((name, f"must be a finite number, got {value!r}"))
+        elif fs.type == "boolean" and not isinstance(value, bool):
+            problems.append((name, f"must be true or false, got {value!r}"))
+    return problems
+
+
+def require_webcrm_field(entity: str, name: str, where: str) -> None:
+    """Fail early, naming the configuration key, when a configured field does not exist.
+
+    A typo such as ``fields.product_sku = "ProductCustom01"`` would otherwise surface as
+    every product being put aside by webCRM.
+    """
+    spec = ENTITIES[entity]
+    fs = spec.by_name.get(name)
+    if fs is None:
+        raise ValueError(f"{where} = {name!r}: not a field of webCRM {entity}")
+    if fs.type != "string":
+        raise ValueError(f"{where} = {name!r}: webCRM {entity} field is {fs.type}, not text")
+
+
+CompleteWebcrm = Callable[[dict[str, Any], Mapping[str, Any]], None]
+"""``(webcrm_body, webshop_record)``: a link-wide step after the rows (see orders.py)."""
 
 
 @dataclass(frozen=True)
@@ -186,6 +317,14 @@ class LinkMapping:
 
     datatype: Datatype
     fields: tuple[FieldMap, ...]
+    webcrm_entity: str = ""
+    """The webCRM entity name in ``schema.ENTITIES`` (``"Organisation"``); bodies built by
+    :meth:`to_webcrm` are validated against it. Empty: no validation."""
+    id_fields: tuple[str, str] = ("", "id")
+    """The link row: ``(webCRM id field, webshop id path)``, never copied as data."""
+    engine_set: tuple[EngineSet, ...] = ()
+    complete_webcrm: CompleteWebcrm | None = None
+    """Runs after the rows on every :meth:`to_webcrm` body, for rules that span rows."""
     by_name: dict[str, FieldMap] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -208,20 +347,39 @@ class LinkMapping:
     ) -> dict[str, Any]:
         """The webshop body for the ``only`` properties (all ``→``/``⇄`` ones by default).
 
-        Raises :class:`Unresolved` when a reference is not linked yet.
+        Raises :class:`Unresolved` when a reference is not linked yet, and
+        :class:`MappingError` (naming the webCRM field) when a value cannot be converted.
         """
         wanted = set(only) if only is not None else None
         body: dict[str, Any] = {}
         for f in self.fields:
             if not f.direction.to_webshop or (wanted is not None and f.name not in wanted):
                 continue
-            set_path(body, f.webshop, f.conversion.to_webshop(f.raw_webcrm(record), ctx))
+            try:
+                value = f.conversion.to_webshop(f.raw_webcrm(record), ctx)
+            except MappingError as exc:
+                if exc.field:
+                    raise
+                where = ", ".join(f.webcrm) or f.webshop
+                raise MappingError(where, exc.message) from exc
+            set_path(body, f.webshop, value)
         return body
 
     def to_webcrm(
-        self, record: Mapping[str, Any], ctx: MapContext, only: Iterable[str] | None = None
+        self,
+        record: Mapping[str, Any],
+        ctx: MapContext,
+        only: Iterable[str] | None = None,
+        *,
+        validate: bool = True,
     ) -> dict[str, Any]:
-        """The webCRM body for the ``only`` properties (all ``←``/``⇄`` ones by default)."""
+        """The webCRM body for the ``only`` properties (all ``←``/``⇄`` ones by default).
+
+        Raises :class:`Unresolved` when a reference is not linked yet, and
+        :class:`MappingError` when a value cannot be converted (naming the webshop path) or
+        when the body breaks webCRM's schema (too long, ...; naming the webCRM field, with
+        every problem in ``problems``), so the record is put aside before it is sent.
+        """
         wanted = set(only) if only is not None else None
         body: dict[str, Any] = {}
         for f in self.fields:
@@ -229,5 +387,24 @@ class LinkMapping:
                 continue
             if wanted is not None and f.name not in wanted:
                 continue
-            f.write_webcrm(body, f.conversion.to_webcrm(f.raw_webshop(record), ctx))
+            try:
+                value = f.conversion.to_webcrm(f.raw_webshop(record), ctx)
+            except MappingError as exc:
+                if exc.field:
+                    raise
+                raise MappingError(f.webshop, exc.message) from exc
+            f.write_webcrm(body, value)
+        if self.complete_webcrm is not None:
+            self.complete_webcrm(body, record)
+        if validate and self.webcrm_entity:
+            problems = self.validate_webcrm(body)
+            if problems:
+                first_field, first_message = problems[0]
+                raise MappingError(first_field, first_message, problems)
         return body
+
+    def validate_webcrm(self, body: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """See :func:`validate_webcrm`; for this link's webCRM entity."""
+        if not self.webcrm_entity:
+            return []
+        return validate_webcrm(self.webcrm_entity, body)
