@@ -1,0 +1,549 @@
+"""The webshop client: the only code that speaks the webshop contract.
+
+The contract (``src/shopsync/contract/webshop-api.yaml``) gives everything a safe sync
+needs, and this client uses all of it:
+
+* **Polling.** ``GET /{collection}?updated_since=…&include_deleted=true`` pages by an
+  opaque cursor over ``(updated_at, id)``, stable while records change; deletes show up
+  as tombstones ``{"id", "deleted": true, "updated_at"}``.
+* **Safe retries.** Every create carries an ``Idempotency-Key``: a create retried after
+  a dropped connection returns the first record instead of a second one. Updates carry
+  ``If-Match: "<version>"`` when the caller knows the version, so a record changed
+  meanwhile is not overwritten (412 → :class:`WebshopPreconditionFailed`).
+* **Errors with names.** ``application/problem+json`` answers become typed exceptions;
+  422 and 409 name the offending field(s).
+
+Timeouts, dropped connections and 500/502/503/504 are retried with exponential backoff
+and jitter (tenacity); 429 waits ``Retry-After``. The token never appears in messages.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import re
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import structlog
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+if TYPE_CHECKING:
+    from shopsync.config.model import WebshopConfig
+
+log = structlog.get_logger("shopsync.webshop")
+
+COLLECTIONS = ("customers", "products", "orders")
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
+MAX_429_WAITS = 100
+
+
+# --------------------------------------------------------------------------- errors
+@dataclass(frozen=True)
+class FieldError:
+    """One bad field: a dotted path (``lines[2].quantity``) or a parameter/header name."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class WebshopError(Exception):
+    """Any failure talking to the webshop; ``str()`` never contains the token."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        problem: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.problem: dict[str, Any] = dict(problem or {})
+
+
+class WebshopAuthError(WebshopError):
+    """The webshop refused the token (401/403)."""
+
+
+class WebshopNotFound(WebshopError):
+    """No such record (404)."""
+
+
+class WebshopGone(WebshopError):
+    """The record was deleted (410)."""
+
+
+class WebshopPreconditionFailed(WebshopError):
+    """``If-Match`` named another version: the record changed meanwhile (412)."""
+
+
+class WebshopConflict(WebshopError):
+    """A unique value is already taken (409); ``field`` names it when the shop says."""
+
+    def __init__(self, message: str, *, field: str | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.field = field
+        self.errors: list[FieldError] = []
+
+
+class WebshopValidationError(WebshopError):
+    """The shop rejected fields (422); ``errors`` names each one."""
+
+    def __init__(self, message: str, *, errors: list[FieldError], **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.errors = errors
+
+
+class WebshopUnavailable(WebshopError):
+    """The webshop could not be reached or kept failing after every retry."""
+
+
+@dataclass
+class ChangePage:
+    """One page of a change listing; ``next_cursor`` None means the end."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+class _Retryable(Exception):
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(f"HTTP {response.status_code}")
+        self.response = response
+
+
+_TRANSIENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.ReadTimeout,
+    httpx.WriteTimeout,
+    httpx.PoolTimeout,
+    httpx.ReadError,
+    httpx.WriteError,
+    httpx.RemoteProtocolError,
+)
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    return isinstance(exc, (_Retryable, *_TRANSIENT))
+
+
+def _retry_after(response: httpx.Response) -> float:
+    header = (response.headers.get("Retry-After") or "").strip()
+    try:
+        return max(float(header), 0.0)
+    except ValueError:
+        return 1.0
+
+
+def _timestamp(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("updated_since must be timezone-aware (RFC 3339 needs an offset)")
+    return value.isoformat(timespec="microseconds")
+
+
+def _check_collection(collection: str) -> str:
+    if collection not in COLLECTIONS:
+        raise ValueError(f"unknown webshop collection {collection!r}; known: {COLLECTIONS}")
+    return collection
+
+
+def endpoint_key(method: str, path: str) -> str:
+    """``GET /customers/cus_…`` → ``GET /customers/{id}`` (for request counters)."""
+    parts = path.split("/")
+    if len(parts) >= 3 and parts[2]:
+        parts[2] = "{id}"
+    return f"{method} {'/'.join(parts)}"
+
+
+# --------------------------------------------------------------------------- client
+class WebshopClient:
+    """A synchronous client for one webshop that implements the contract."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        page_size: int = 1000,
+        timeout: float = 30.0,
+        max_retries: int = 6,
+        transport: httpx.BaseTransport | None = None,
+        backoff_max: float = 30.0,
+    ) -> None:
+        if not token:
+            raise WebshopAuthError(
+                "no webshop token configured (webshop.token or SHOPSYNC_WEBSHOP_TOKEN)"
+            )
+        if not 1 <= page_size <= 1000:
+            raise ValueError("page_size must be 1..1000")
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+        self.page_size = page_size
+        self.max_retries = max_retries
+        self.backoff_max = backoff_max
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            timeout=timeout,
+            transport=transport,
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/json, application/problem+json",
+                "User-Agent": "shopsync",
+            },
+        )
+        self.requests_made = 0
+        self.requests_by_endpoint: collections.Counter[str] = collections.Counter()
+        self.responses_429 = 0
+        self.retries = 0
+        self.last_rate_headers: dict[str, str] = {}
+
+    @classmethod
+    def from_config(cls, cfg: WebshopConfig, **kwargs: Any) -> WebshopClient:
+        token = cfg.token.get_secret_value() if cfg.token else ""
+        return cls(
+            cfg.base_url,
+            token,
+            page_size=cfg.page_size,
+            timeout=cfg.timeout_seconds,
+            max_retries=cfg.max_retries,
+            **kwargs,
+        )
+
+    def __repr__(self) -> str:
+        return f"WebshopClient({self.base_url!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> WebshopClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------- transport
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._token, "***") if len(self._token) >= 4 else text
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        on_retry: Any = None,
+    ) -> httpx.Response:
+        """One logical request: retried on transient failures, 429s honoured."""
+        endpoint = endpoint_key(method, path)
+
+        def attempt() -> httpx.Response:
+            waits = 0
+            while True:
+                self.requests_made += 1
+                self.requests_by_endpoint[endpoint] += 1
+                response = self._http.request(
+                    method, path, params=params, json=json_body, headers=dict(headers or {})
+                )
+                found = {
+                    k: v
+                    for k, v in response.headers.items()
+                    if k.lower().startswith(("x-ratelimit", "ratelimit"))
+                }
+                if found:
+                    self.last_rate_headers = found
+                if response.status_code == 429:
+                    self.responses_429 += 1
+                    waits += 1
+                    if waits > MAX_429_WAITS:
+                        raise WebshopUnavailable(
+                            f"{endpoint}: still throttled after {MAX_429_WAITS} waits", status=429
+                        )
+                    wait = _retry_after(response)
+                    log.warning("webshop.rate_limited", endpoint=endpoint, retry_after=wait)
+                    time.sleep(wait)
+                    continue
+                if response.status_code in RETRY_STATUSES:
+                    raise _Retryable(response)
+                return response
+
+        def before_sleep(state: RetryCallState) -> None:
+            self.retries += 1
+            exc = state.outcome.exception() if state.outcome else None
+            log.warning(
+                "webshop.retrying",
+                endpoint=endpoint,
+                attempt=state.attempt_number,
+                error=type(exc).__name__ if exc else None,
+            )
+
+        retrying = Retrying(
+            retry=retry_if_exception(_is_retryable),
+            wait=wait_random_exponential(multiplier=0.5, max=self.backoff_max),
+            stop=stop_after_attempt(self.max_retries + 1),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(attempt)
+        except _Retryable as exc:
+            raise WebshopUnavailable(
+                f"{endpoint}: HTTP {exc.response.status_code} after "
+                f"{self.max_retries + 1} attempts",
+                status=exc.response.status_code,
+                problem=self._problem(exc.response),
+            ) from None
+        except httpx.TransportError as exc:
+            raise WebshopUnavailable(
+                f"{endpoint}: cannot reach the webshop at {self.base_url} "
+                f"({type(exc).__name__}: {self._scrub(str(exc)) or 'no detail'})"
+            ) from None
+
+    def _problem(self, response: httpx.Response) -> dict[str, Any]:
+        try:
+            body = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return {"detail": self._scrub(response.text[:300])}
+        return body if isinstance(body, dict) else {"detail": str(body)[:300]}
+
+    def _raise_for(self, response: httpx.Response, what: str) -> None:
+        """Turn a problem+json answer into the matching typed exception."""
+        status = response.status_code
+        if status < 400:
+            return
+        problem = self._problem(response)
+        detail = self._scrub(str(problem.get("detail") or problem.get("title") or ""))
+        errors = [
+            FieldError(str(e.get("field", "")), self._scrub(str(e.get("message", ""))))
+            for e in problem.get("errors") or []
+            if isinstance(e, dict)
+        ]
+        listed = "; ".join(str(e) for e in errors)
+        message = f"{what}: HTTP {status}: {listed or detail or response.reason_phrase}"
+        kw: dict[str, Any] = {"status": status, "problem": problem}
+        if status in (401, 403):
+            raise WebshopAuthError(
+                f"{what}: the webshop refused the token (HTTP {status}); check webshop.token "
+                "or SHOPSYNC_WEBSHOP_TOKEN",
+                **kw,
+            )
+        if status == 404:
+            raise WebshopNotFound(message, **kw)
+        if status == 410:
+            raise WebshopGone(message, **kw)
+        if status == 412:
+            raise WebshopPreconditionFailed(message, **kw)
+        if status == 409:
+            conflict = WebshopConflict(message, field=errors[0].field if errors else None, **kw)
+            conflict.errors = errors
+            raise conflict
+        if status == 422:
+            raise WebshopValidationError(message, errors=errors, **kw)
+        raise WebshopError(message, **kw)
+
+    def _record(self, response: httpx.Response, what: str) -> dict[str, Any]:
+        self._raise_for(response, what)
+        try:
+            body = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise WebshopError(
+                f"{what}: the answer is not JSON", status=response.status_code
+            ) from None
+        if not isinstance(body, dict):
+            raise WebshopError(f"{what}: expected an object, got {type(body).__name__}")
+        return body
+
+    # ----------------------------------------------------------------- reading
+    def iter_changes(
+        self,
+        collection: str,
+        updated_since: datetime | None,
+        include_deleted: bool = True,
+    ) -> Iterator[ChangePage]:
+        """Pages of records (and tombstones) changed at or after ``updated_since``.
+
+        Oldest change first; ``updated_since`` is inclusive, so a poller that passes the
+        ``updated_at`` of the last item it processed sees that item once more.
+        """
+        path = f"/{_check_collection(collection)}"
+        params: dict[str, Any] = {
+            "limit": self.page_size,
+            "include_deleted": "true" if include_deleted else "false",
+        }
+        if updated_since is not None:
+            params["updated_since"] = _timestamp(updated_since)
+        seen_cursors: set[str] = set()
+        while True:
+            response = self._send("GET", path, params=params)
+            body = self._record(response, f"GET {path}")
+            items = body.get("items")
+            if not isinstance(items, list):
+                raise WebshopError(f"GET {path}: the answer has no 'items' list")
+            cursor = body.get("next_cursor")
+            if cursor is not None and not isinstance(cursor, str):
+                raise WebshopError(f"GET {path}: 'next_cursor' is not a string")
+            yield ChangePage(items=items, next_cursor=cursor)
+            if cursor is None:
+                return
+            if cursor in seen_cursors:
+                raise WebshopError(f"GET {path}: the shop returned the same cursor twice")
+            seen_cursors.add(cursor)
+            params = {**params, "cursor": cursor}
+
+    def get(self, collection: str, id: str) -> dict[str, Any] | None:
+        """One record; None when it does not exist (404); :class:`WebshopGone` on 410."""
+        path = f"/{_check_collection(collection)}/{_id(id)}"
+        response = self._send("GET", path)
+        if response.status_code == 404:
+            return None
+        return self._record(response, f"GET {path}")
+
+    def count(self, collection: str) -> int:
+        """Live records in ``collection`` (pages through them: ⌈n/page_size⌉ requests)."""
+        return sum(
+            len(page.items) for page in self.iter_changes(collection, None, include_deleted=False)
+        )
+
+    # ----------------------------------------------------------------- writing
+    def create(
+        self, collection: str, body: Mapping[str, Any], idempotency_key: str
+    ) -> dict[str, Any]:
+        """``POST`` a record with ``Idempotency-Key`` (safe to retry); returns the record."""
+        if not idempotency_key or not re.fullmatch(r"[!-~]{1,255}", idempotency_key):
+            raise ValueError("idempotency_key must be 1..255 visible ASCII characters")
+        path = f"/{_check_collection(collection)}"
+        response = self._send(
+            "POST", path, json_body=dict(body), headers={"Idempotency-Key": idempotency_key}
+        )
+        return self._record(response, f"POST {path}")
+
+    def update(
+        self,
+        collection: str,
+        id: str,
+        patch: Mapping[str, Any],
+        if_match: int | None = None,
+    ) -> dict[str, Any]:
+        """``PATCH`` (JSON merge patch); with ``if_match``, only if still at that version.
+
+        A conditional update retried after an ambiguous failure may find its own write
+        already applied (version moved on: 412). The client then reads the record, and
+        when it already holds every patched value, returns it as the result.
+        """
+        path = f"/{_check_collection(collection)}/{_id(id)}"
+        headers = {"If-Match": f'"{int(if_match)}"'} if if_match is not None else {}
+        start = self.requests_made
+        response = self._send("PATCH", path, json_body=dict(patch), headers=headers)
+        if response.status_code == 412 and self.requests_made - start > 1:
+            current = self.get(collection, id)
+            if current is not None and _applied(patch, current):
+                return current
+        return self._record(response, f"PATCH {path}")
+
+    def delete(self, collection: str, id: str) -> None:
+        """``DELETE``; a record that is already gone (404/410) is fine."""
+        path = f"/{_check_collection(collection)}/{_id(id)}"
+        response = self._send("DELETE", path)
+        if response.status_code in (404, 410):
+            return
+        self._raise_for(response, f"DELETE {path}")
+
+    def probe_write(self, collection: str) -> str:
+        """Prove the write path without changing data (used by ``shopsync check``).
+
+        With a record at hand: ``PATCH`` it with ``If-Match`` of a version it cannot have
+        (0; versions start at 1) and an empty patch — the shop must answer 412 and change
+        nothing. With none: ``POST`` an empty body, which must be refused with 422
+        (nothing is created). Returns what was proven; raises on anything else.
+        """
+        path = f"/{_check_collection(collection)}"
+        first = self.first_record(collection)
+        if first is not None:
+            rid = str(first["id"])
+            response = self._send(
+                "PATCH", f"{path}/{_id(rid)}", json_body={}, headers={"If-Match": '"0"'}
+            )
+            if response.status_code == 412:
+                return "conditional update refused as expected (412), nothing changed"
+            self._raise_for(response, f"PATCH {path}/{{id}}")
+            raise WebshopError(
+                f'PATCH {path}/{{id}} with If-Match "0" answered {response.status_code}, '
+                "not 412: the shop ignores If-Match"
+            )
+        response = self._send(
+            "POST",
+            path,
+            json_body={},
+            headers={"Idempotency-Key": f"shopsync-check-{time.time_ns()}"},
+        )
+        if response.status_code == 422:
+            return "empty create refused as expected (422), nothing created"
+        self._raise_for(response, f"POST {path}")
+        raise WebshopError(
+            f"POST {path} with an empty body answered {response.status_code}, not 422"
+        )
+
+    def first_record(self, collection: str) -> dict[str, Any] | None:
+        """One live record, or None when the collection is empty (one request)."""
+        path = f"/{_check_collection(collection)}"
+        response = self._send("GET", path, params={"limit": 1, "include_deleted": "false"})
+        body = self._record(response, f"GET {path}")
+        items = body.get("items")
+        if isinstance(items, list) and items and isinstance(items[0], dict):
+            return items[0]
+        return None
+
+
+def _id(value: str) -> str:
+    text = str(value)
+    if not text or "/" in text or text in (".", "..") or not text.isprintable():
+        raise ValueError(f"{value!r} is not a webshop record id")
+    return text
+
+
+def _applied(patch: Mapping[str, Any], record: Mapping[str, Any]) -> bool:
+    """True when ``record`` already holds every value of the merge ``patch``."""
+    for key, value in patch.items():
+        if isinstance(value, Mapping) and isinstance(record.get(key), Mapping):
+            if not _applied(value, record[key]):
+                return False
+        elif key == "lines":
+            return False  # line ids are reassigned; cannot tell cheaply
+        elif not _same(record.get(key), value):
+            return False
+    return True
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, comparing decimal strings by value (``"12.5"`` == ``"12.50"``)."""
+    if a == b:
+        return True
+    if isinstance(a, str) and isinstance(b, str):
+        try:
+            return Decimal(a) == Decimal(b)
+        except InvalidOperation:
+            return False
+    return False
