@@ -121,5 +121,14 @@ def check(config: ConfigOpt = DEFAULT_CONFIG) -> None:
     raise typer.Exit(run_check(config))
 
 
+def _register_sync_commands() -> None:
+    from shopsync.sync_cli import register
+
+    register(app, db_app)
+
+
+_register_sync_commands()
+
+
 def main() -> None:
     app()

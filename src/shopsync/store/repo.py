@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -449,13 +449,29 @@ def recent_runs(s: Session, limit: int = 10) -> Sequence[Run]:
 
 
 # ----------------------------------------------------------------------------- locks
-def try_lock(s: Session, name: str, owner: str, ttl: timedelta) -> bool:
+def lock_owner(s: Session, name: str) -> str | None:
+    row = s.get(Lock, name)
+    return row.owner if row is not None else None
+
+
+def try_lock(
+    s: Session,
+    name: str,
+    owner: str,
+    ttl: timedelta,
+    stale: Callable[[str], bool] | None = None,
+) -> bool:
     """Take (or renew) a named lock across processes; False when another owner holds it.
 
     Works the same on SQLite and PostgreSQL: a row per lock with an expiry, so a lock
-    whose holder was killed frees itself after ``ttl``.
+    whose holder was killed frees itself after ``ttl``; ``stale(owner)`` may free it
+    sooner (the holder's process is known to be gone).
     """
     t = now()
+    holder = lock_owner(s, name)
+    if holder is not None and holder != owner and stale is not None and stale(holder):
+        s.execute(delete(Lock).where(Lock.name == name, Lock.owner == holder))
+        s.commit()
     res = s.execute(
         update(Lock)
         .where(Lock.name == name, (Lock.owner == owner) | (Lock.expires_at < t))

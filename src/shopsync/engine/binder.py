@@ -1,0 +1,54 @@
+"""The binder: webCRM id ⇄ webshop id, per datatype (OCA connector's *binder*).
+
+It is also the :class:`~shopsync.engine.mapping.base.MapContext` the conversions see,
+so an id translation (``OpportunityOrganisationId`` ⇄ ``customer_id``) or a product
+lookup by SKU goes through the links and nowhere else.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shopsync.config.model import Config, Datatype
+from shopsync.store import repo
+from shopsync.store.models import Link, Snapshot
+
+
+class Binder:
+    def __init__(self, session: Session, config: Config) -> None:
+        self.session = session
+        self._config = config
+        self._skus: dict[str, str] | None = None
+
+    @property
+    def config(self) -> Config:
+        return self._config
+
+    def webshop_id(self, datatype: Datatype, webcrm_id: str) -> str | None:
+        link = repo.link_by_webcrm(self.session, datatype.value, str(webcrm_id))
+        return link.webshop_id if link is not None and link.state == "active" else None
+
+    def webcrm_id(self, datatype: Datatype, webshop_id: str) -> str | None:
+        link = repo.link_by_webshop(self.session, datatype.value, str(webshop_id))
+        return link.webcrm_id if link is not None and link.state == "active" else None
+
+    def product_id_for_sku(self, sku: str) -> str | None:
+        """The linked webshop product with this SKU (from the agreed snapshots)."""
+        if self._skus is None:
+            self._skus = {}
+            rows = self.session.execute(
+                select(Link.webshop_id, Snapshot.props)
+                .join(Snapshot, Snapshot.link_id == Link.id)
+                .where(Link.datatype == Datatype.products.value, Link.state == "active")
+            )
+            for webshop_id, props in rows:
+                value = (props or {}).get("sku", {}).get("s")
+                if value:
+                    self._skus[str(value)] = webshop_id
+        return self._skus.get(sku)
+
+    def remember_sku(self, sku: str | None, webshop_id: str) -> None:
+        """Keep the SKU index current when a product link is made during a run."""
+        if sku and self._skus is not None:
+            self._skus[sku] = webshop_id

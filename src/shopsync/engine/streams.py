@@ -1,0 +1,76 @@
+"""How each link's records are found on each side: ids, timestamps, collections.
+
+One declaration per datatype (singer-sdk style): the webCRM entity and the webshop
+collection, the primary keys and the incremental cursor fields, and whether the webCRM
+side is read in full every run (the only way to see webCRM deletes of products and
+quotation lines, which the API does not report).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from shopsync.config.model import Datatype
+
+
+@dataclass(frozen=True)
+class Stream:
+    datatype: Datatype
+    webcrm_entity: str
+    webshop_collection: str | None
+    """None for order lines: they live inside webshop orders."""
+    webcrm_full_scan: bool
+    """Read every webCRM row each run (stage only the changed ones) to notice deletes."""
+
+    @property
+    def webcrm_id_field(self) -> str:
+        return f"{self.webcrm_entity}Id"
+
+    @property
+    def webcrm_updated_field(self) -> str:
+        return f"{self.webcrm_entity}UpdatedAt"
+
+    @property
+    def webcrm_created_field(self) -> str:
+        return f"{self.webcrm_entity}CreatedAt"
+
+
+STREAMS: dict[Datatype, Stream] = {
+    Datatype.customers: Stream(Datatype.customers, "Organisation", "customers", False),
+    Datatype.products: Stream(Datatype.products, "Product", "products", True),
+    Datatype.orders: Stream(Datatype.orders, "Opportunity", "orders", False),
+    Datatype.order_lines: Stream(Datatype.order_lines, "QuotationLine", None, True),
+}
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An RFC 3339 / ISO 8601 timestamp as an aware UTC datetime (naive means UTC)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        dt = value
+    else:
+        text = str(value).strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        dt = datetime.fromisoformat(text)
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def format_time(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def webcrm_id(stream: Stream, record: Mapping[str, Any]) -> str:
+    return str(record[stream.webcrm_id_field])
+
+
+def webcrm_updated(stream: Stream, record: Mapping[str, Any]) -> datetime | None:
+    return parse_time(record.get(stream.webcrm_updated_field))
+
+
+def webcrm_created(stream: Stream, record: Mapping[str, Any]) -> datetime | None:
+    return parse_time(record.get(stream.webcrm_created_field))

@@ -1,0 +1,1346 @@
+"""The sync engine: one run over the four links (the importers/exporters).
+
+A run has two phases per datatype, in the order of rule 6 (customers, products, then
+orders with their lines):
+
+1. **Stage.** Read each side's changes since its cursor into the ``inbox`` table, a
+   page at a time; each page and the cursor advance past it commit together. Records
+   not linked yet get their merge-criterion keys stored. webCRM products and quotation
+   lines are read in full (only changed rows are staged) because that is the only way
+   to notice their deletion.
+2. **Process.** Take inbox rows in batches: pair each with its linked counterpart,
+   decide per property what flows where (``differ``), or match an unlinked record by the
+   merge criteria, or create it on the other side; write in bulk (webCRM ``PATCH``) or
+   one by one (webshop, with ``Idempotency-Key`` / ``If-Match``); then, in one
+   transaction, store links and snapshots and remove the processed rows from the inbox.
+
+Because a record leaves the inbox only in the transaction that records its outcome, a
+run killed at any instant resumes where it stopped; a create whose answer was lost is
+recognised by the webshop's idempotency key or, on webCRM, by the merge criteria
+(orders carry the webshop id in ``OpportunityErpId`` and the order number).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy.orm import Session
+
+from shopsync.config.model import Config, Datatype, ShareConfig
+from shopsync.engine.binder import Binder
+from shopsync.engine.differ import Decision, Props, Side, decide, snapshot_after
+from shopsync.engine.mapping.base import LinkMapping, MappingError, Unresolved
+from shopsync.engine.matching import Matcher
+from shopsync.engine.ports import WebcrmPort, WebshopPort
+from shopsync.engine.report import PlanLine, RunReport
+from shopsync.engine.streams import (
+    STREAMS,
+    Stream,
+    format_time,
+    parse_time,
+    webcrm_created,
+    webcrm_id,
+    webcrm_updated,
+)
+from shopsync.store import repo
+from shopsync.store.models import InboxRecord, Link
+
+log = structlog.get_logger("shopsync.engine")
+
+WEBCRM = "webcrm"
+WEBSHOP = "webshop"
+BATCH = 200
+"""Inbox rows processed per transaction."""
+ORDER: tuple[Datatype, ...] = (Datatype.customers, Datatype.products, Datatype.orders)
+
+
+def other(system: str) -> str:
+    return WEBSHOP if system == WEBCRM else WEBCRM
+
+
+class WriteRefused(Exception):
+    """The target system refused a record (validation, length, conflict)."""
+
+
+class Conflict(Exception):
+    """The webshop record changed between read and write (HTTP 412)."""
+
+
+@dataclass
+class Item:
+    """One pair's planned work inside a batch."""
+
+    datatype: Datatype
+    source: str
+    """The side whose change started this item (for put-aside and reports)."""
+    link: Link | None = None
+    c_row: InboxRecord | None = None
+    s_row: InboxRecord | None = None
+    c_raw: dict[str, Any] | None = None
+    s_raw: dict[str, Any] | None = None
+    snapshot: Props | None = None
+    created_by: str = "merge"
+    shop_body: dict[str, Any] | None = None
+    shop_create: bool = False
+    shop_key: str | None = None
+    shop_id: str | None = None
+    if_match: int | None = None
+    crm_body: dict[str, Any] | None = None
+    crm_create: bool = False
+    crm_id: str | None = None
+    s_after: dict[str, Any] | None = None
+    crm_sent: dict[str, Any] = field(default_factory=dict)
+    refused: str | None = None
+    retry: bool = False
+    # orders: the webCRM lines that go with a new webshop order (sorted as sent)
+    crm_lines: list[dict[str, Any]] | None = None
+    line_rows: list[InboxRecord] = field(default_factory=list)
+    decision: Decision | None = None
+
+    @property
+    def rows(self) -> list[InboxRecord]:
+        return [r for r in (self.c_row, self.s_row) if r is not None]
+
+
+@dataclass
+class Batch:
+    items: list[Item] = field(default_factory=list)
+    claimed: set[int] = field(default_factory=set)
+    done_rows: list[InboxRecord] = field(default_factory=list)
+    progress: bool = False
+
+    def claim(self, row: InboxRecord | None) -> None:
+        if row is not None:
+            self.claimed.add(row.id)
+
+
+class Engine:
+    """Runs syncs for one installation (one webCRM, one webshop, one state database)."""
+
+    def __init__(
+        self,
+        config: Config,
+        session: Session,
+        webcrm: WebcrmPort,
+        webshop: WebshopPort,
+        *,
+        mappings: Mapping[Datatype, LinkMapping],
+        dry_run: bool = False,
+        on_progress: Callable[[Datatype, str, int], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.s = session
+        self.webcrm = webcrm
+        self.webshop = webshop
+        self.maps = mappings
+        self.dry_run = dry_run
+        self.binder = Binder(session, config)
+        self.matcher = Matcher(config)
+        self.report = RunReport(dry_run=dry_run)
+        self.on_progress = on_progress or (lambda dt, phase, n: None)
+        self._lines_complete = False
+        self._now = datetime.now(UTC)
+        self._onboarded_at: datetime | None = None
+        self._line_pairs: dict[str, dict[str, Any] | None] = {}
+
+    # ------------------------------------------------------------------ entry points
+    def run(self, only: Sequence[Datatype] | None = None, *, full: bool = False) -> RunReport:
+        """One sync run over ``only`` (default all) datatypes."""
+        started = time.monotonic()
+        crm0, shop0 = self.webcrm.requests_made, self.webshop.requests_made
+        wanted = set(only or Datatype)
+        if Datatype.orders in wanted:
+            wanted.add(Datatype.order_lines)
+        self._onboarded_at = self._onboarding()
+        run = repo.start_run(self.s, "dry-run" if self.dry_run else ("full" if full else "incr"))
+        run_id = run.id
+        self._commit()
+        try:
+            for dt in ORDER:
+                if dt in wanted:
+                    self._stage(dt, full=full)
+            if Datatype.order_lines in wanted:
+                self._stage(Datatype.order_lines, full=full)
+            for dt in ORDER:
+                if dt in wanted:
+                    self._process(dt)
+            if Datatype.order_lines in wanted:
+                self._process_lines()
+            self._count_waiting()
+        except BaseException as exc:
+            self.s.rollback()
+            self._finish(run_id, "failed", started, crm0, shop0, error=repr(exc)[:2000])
+            raise
+        self._finish(run_id, "dry-run" if self.dry_run else "ok", started, crm0, shop0)
+        return self.report
+
+    def _finish(
+        self,
+        run_id: int,
+        status: str,
+        started: float,
+        crm0: int,
+        shop0: int,
+        error: str | None = None,
+    ) -> None:
+        self.report.seconds = time.monotonic() - started
+        self.report.webcrm_requests = self.webcrm.requests_made - crm0
+        self.report.webshop_requests = self.webshop.requests_made - shop0
+        if self.dry_run:
+            self.s.rollback()
+        from shopsync.store.models import Run
+
+        run = self.s.get(Run, run_id)
+        if run is not None:
+            run.status = status
+            run.finished_at = datetime.now(UTC)
+            run.stats = self.report.to_json()
+            run.error = error
+        self.s.commit()
+
+    def _commit(self) -> None:
+        """Commit (or, in a dry run, only flush: everything is rolled back at the end)."""
+        if self.dry_run:
+            self.s.flush()
+        else:
+            self.s.commit()
+
+    def _onboarding(self) -> datetime:
+        value = repo.get_meta(self.s, "onboarded_at")
+        if value is None:
+            repo.set_meta(self.s, "onboarded_at", format_time(self._now))
+            self._commit()
+            return self._now
+        parsed = parse_time(value)
+        assert parsed is not None
+        return parsed
+
+    def _plan(self, dt: Datatype, action: str, target: str, record: str, detail: str = "") -> None:
+        self.report.plan.append(PlanLine(dt.value, action, target, record, detail))
+
+    # ----------------------------------------------------------------------- staging
+    def _stage(self, dt: Datatype, *, full: bool) -> None:
+        self._stage_webcrm(dt, full=full)
+        if STREAMS[dt].webshop_collection is not None:
+            self._stage_webshop(dt, full=full)
+
+    def _stage_webcrm(self, dt: Datatype, *, full: bool) -> None:
+        stream = STREAMS[dt]
+        stats = self.report.stats[dt]
+        cursor = None if full else parse_time(repo.get_cursor(self.s, dt.value, WEBCRM))
+        if dt is Datatype.order_lines:
+            self._lines_complete = cursor is None
+        newest = cursor
+        if stream.webcrm_full_scan:
+            seen: set[str] = set()
+            overlap = timedelta(seconds=self.config.webcrm.overlap_seconds)
+            for page in self.webcrm.iter_all(stream.webcrm_entity):
+                for rec in page:
+                    rid = webcrm_id(stream, rec)
+                    seen.add(rid)
+                    updated = webcrm_updated(stream, rec)
+                    if cursor is None or updated is None or updated >= cursor - overlap:
+                        self._stage_one(dt, WEBCRM, rid, updated, rec)
+                        stats.read_webcrm += 1
+                    if updated is not None and (newest is None or updated > newest):
+                        newest = updated
+                self._commit()
+                self.on_progress(dt, "read webCRM", stats.read_webcrm)
+            for link in list(repo.active_links(self.s, dt.value)):
+                if link.webcrm_id not in seen:
+                    parent = self._parent_webcrm_id(link)
+                    repo.stage(
+                        self.s, dt.value, WEBCRM, link.webcrm_id,
+                        updated_at=self._now, data=None, deleted=True, parent_id=parent,
+                    )  # fmt: skip
+            repo.set_cursor(self.s, dt.value, WEBCRM, format_time(newest) if newest else None)
+            self._commit()
+            return
+        for page in self.webcrm.iter_updated_since(stream.webcrm_entity, cursor):
+            for rec in page:
+                updated = webcrm_updated(stream, rec)
+                self._stage_one(dt, WEBCRM, webcrm_id(stream, rec), updated, rec)
+                stats.read_webcrm += 1
+                if updated is not None and (newest is None or updated > newest):
+                    newest = updated
+            repo.set_cursor(self.s, dt.value, WEBCRM, format_time(newest) if newest else None)
+            self._commit()
+            self.on_progress(dt, "read webCRM", stats.read_webcrm)
+
+    def _parent_webcrm_id(self, link: Link) -> str | None:
+        if link.parent_id is None:
+            return None
+        parent = self.s.get(Link, link.parent_id)
+        return parent.webcrm_id if parent is not None else None
+
+    def _stage_webshop(self, dt: Datatype, *, full: bool) -> None:
+        stream = STREAMS[dt]
+        assert stream.webshop_collection is not None
+        stats = self.report.stats[dt]
+        cursor = None if full else parse_time(repo.get_cursor(self.s, dt.value, WEBSHOP))
+        newest = cursor
+        for page in self.webshop.iter_changes(stream.webshop_collection, cursor, True):
+            for item in page.items:
+                updated = parse_time(item.get("updated_at"))
+                deleted = bool(item.get("deleted"))
+                self._stage_one(dt, WEBSHOP, str(item["id"]), updated, None if deleted else item)
+                stats.read_webshop += 1
+                if updated is not None and (newest is None or updated > newest):
+                    newest = updated
+            repo.set_cursor(self.s, dt.value, WEBSHOP, format_time(newest) if newest else None)
+            self._commit()
+            self.on_progress(dt, "read webshop", stats.read_webshop)
+
+    def _stage_one(
+        self,
+        dt: Datatype,
+        system: str,
+        rid: str,
+        updated: datetime | None,
+        data: dict[str, Any] | None,
+    ) -> None:
+        parent = None
+        if dt is Datatype.order_lines and data is not None:
+            value = data.get("QuotationLineOpportunityId")
+            parent = str(value) if value is not None else None
+        repo.stage(
+            self.s, dt.value, system, rid,
+            updated_at=updated, data=data, deleted=data is None, parent_id=parent,
+        )  # fmt: skip
+        if data is not None and dt is not Datatype.order_lines:
+            link = repo.link_by_id(self.s, dt.value, system, rid)
+            if link is None:
+                keys = self.matcher.keys(dt, system, data)
+                repo.set_merge_keys(self.s, dt.value, system, rid, keys)
+
+    # -------------------------------------------------------------------- processing
+    def _process(self, dt: Datatype) -> None:
+        """Work through the inbox of one datatype until a pass makes no progress."""
+        for _ in range(4):
+            progress = False
+            after = 0
+            while True:
+                rows = repo.inbox_batch(self.s, dt.value, after, BATCH)
+                if not rows:
+                    break
+                after = rows[-1].id
+                batch = Batch()
+                for row in rows:
+                    if row.id in batch.claimed:
+                        continue
+                    self._plan_row(dt, row, batch)
+                self._execute(dt, batch)
+                progress = progress or batch.progress
+                self._commit()
+                self.on_progress(dt, "synced", after)
+            if not progress:
+                break
+
+    def _done(self, batch: Batch, *rows: InboxRecord | None) -> None:
+        for row in rows:
+            if row is not None:
+                batch.claim(row)
+                batch.done_rows.append(row)
+                batch.progress = True
+
+    def _wait(self, batch: Batch, row: InboxRecord, reason: str) -> None:
+        batch.claim(row)
+        if row.waiting_reason is None:
+            self._plan(Datatype(row.datatype), "wait", "-", f"{row.system}:{row.record_id}", reason)
+        row.waiting_reason = reason
+        row.attempts += 1
+
+    def _share(self, dt: Datatype, target: str) -> ShareConfig:
+        cfg = self.config.datatype(dt)
+        return cfg.to_webshop if target == WEBSHOP else cfg.to_webcrm
+
+    def _created_before_onboarding(
+        self, dt: Datatype, system: str, data: Mapping[str, Any]
+    ) -> bool:
+        if system == WEBCRM:
+            created = webcrm_created(STREAMS[dt], data)
+        else:
+            created = parse_time(data.get("created_at"))
+        return (
+            created is not None and self._onboarded_at is not None and created < self._onboarded_at
+        )
+
+    def _may_create(self, dt: Datatype, system: str, data: Mapping[str, Any]) -> str | None:
+        """None when a record of ``system`` may be created on the other side, else why not."""
+        share = self._share(dt, other(system))
+        if not share.enabled:
+            return f"sharing {dt.value} into {other(system)} is disabled"
+        if not share.full_sync and self._created_before_onboarding(dt, system, data):
+            return "created before onboarding and full sync is off"
+        if (
+            dt is Datatype.orders
+            and system == WEBCRM
+            and self.config.selective.only_won_opportunities
+            and data.get("OpportunityPercent") != self.config.mapping.won_percent
+        ):
+            return "selective sync: only won opportunities become orders"
+        return None
+
+    def _plan_row(self, dt: Datatype, row: InboxRecord, batch: Batch) -> None:
+        system = row.system
+        batch.claim(row)
+        link = repo.link_by_id(self.s, dt.value, system, row.record_id)
+        if row.deleted:
+            self._plan_delete(dt, row, link, batch)
+            return
+        assert row.data is not None
+        if self._still_put_aside(dt, row):
+            self._done(batch, row)
+            return
+        if link is not None:
+            if link.state != "active":
+                self._done(batch, row)
+                return
+            other_id = link.webshop_id if system == WEBCRM else link.webcrm_id
+            other_row = repo.inbox_get(self.s, dt.value, other(system), other_id)
+            if other_row is not None and (other_row.id in batch.claimed or other_row.deleted):
+                other_row = None
+            batch.claim(other_row)
+            item = Item(dt, system, link=link, created_by=link.created_by)
+            self._set_rows(item, row, other_row)
+            snap = repo.get_snapshot(self.s, link)
+            item.snapshot = snap.props if snap is not None else None
+            if snap is not None:
+                item.if_match = snap.webshop_version
+            self._plan_update(dt, item, batch)
+            return
+        match = self._find_match(dt, row, batch)
+        if match is not None:
+            other_id, other_row, other_data = match
+            item = Item(dt, system, created_by="merge")
+            if other_row is not None:
+                batch.claim(other_row)
+            self._set_rows(item, row, other_row)
+            if system == WEBCRM:
+                item.s_raw = other_data
+                item.shop_id = other_id
+                item.crm_id = row.record_id
+            else:
+                item.c_raw = other_data
+                item.crm_id = other_id
+                item.shop_id = row.record_id
+            self._plan_update(dt, item, batch)
+            return
+        reason = self._may_create(dt, system, row.data)
+        if reason is not None:
+            self._done(batch, row)
+            return
+        self._plan_create(dt, row, batch)
+
+    def _set_rows(self, item: Item, row: InboxRecord, other_row: InboxRecord | None) -> None:
+        c_row, s_row = (row, other_row) if row.system == WEBCRM else (other_row, row)
+        item.c_row, item.s_row = c_row, s_row
+        item.c_raw = c_row.data if c_row is not None else None
+        item.s_raw = s_row.data if s_row is not None else None
+        if item.link is not None:
+            item.crm_id, item.shop_id = item.link.webcrm_id, item.link.webshop_id
+        if item.s_raw is not None:
+            version = item.s_raw.get("version")
+            item.if_match = int(version) if isinstance(version, int) else item.if_match
+
+    def _still_put_aside(self, dt: Datatype, row: InboxRecord) -> bool:
+        entry = repo.get_put_aside(self.s, dt.value, row.system, row.record_id)
+        if entry is None:
+            return False
+        return entry.fingerprint == self._fingerprint(dt, row.system, row.data or {})
+
+    def _fingerprint(self, dt: Datatype, system: str, data: Mapping[str, Any]) -> str:
+        mapping = self.maps[dt]
+        values = mapping.webcrm_values(data) if system == WEBCRM else mapping.webshop_values(data)
+        return repo.fingerprint(values)
+
+    def _find_match(
+        self, dt: Datatype, row: InboxRecord, batch: Batch
+    ) -> tuple[str, InboxRecord | None, dict[str, Any]] | None:
+        """An unlinked record on the other side with the same merge key (rule 2)."""
+        assert row.data is not None
+        target = other(row.system)
+        for key in self.matcher.keys(dt, row.system, row.data):
+            for candidate in repo.find_by_merge_key(self.s, dt.value, target, key):
+                if repo.link_by_id(self.s, dt.value, target, candidate) is not None:
+                    continue
+                other_row = repo.inbox_get(self.s, dt.value, target, candidate)
+                if other_row is not None and other_row.id in batch.claimed:
+                    continue
+                if other_row is not None and other_row.data is not None:
+                    return candidate, other_row, other_row.data
+                data = self._fetch(dt, target, candidate)
+                if data is not None:
+                    return candidate, None, data
+                repo.clear_merge_keys(self.s, dt.value, target, candidate)
+        return None
+
+    def _fetch(self, dt: Datatype, system: str, rid: str) -> dict[str, Any] | None:
+        stream = STREAMS[dt]
+        try:
+            if system == WEBCRM:
+                return self.webcrm.get(stream.webcrm_entity, int(rid))
+            assert stream.webshop_collection is not None
+            return self.webshop.get(stream.webshop_collection, rid)
+        except Exception as exc:  # gone (410) or unreadable: treat as absent
+            log.info("fetch failed", datatype=dt.value, system=system, id=rid, error=str(exc))
+            return None
+
+    # ------------------------------------------------------------------ plan helpers
+    def _plan_update(self, dt: Datatype, item: Item, batch: Batch) -> None:
+        """Decide per property, then build the bodies for each side."""
+        mapping = self.maps[dt]
+        c = Side(item.c_raw, webcrm_updated(STREAMS[dt], item.c_raw)) if item.c_raw else None
+        s = Side(item.s_raw, parse_time(item.s_raw.get("updated_at"))) if item.s_raw else None
+        try:
+            d = decide(mapping, item.snapshot, c, s, self.binder)
+            item.decision = d
+            if not self._share(dt, WEBSHOP).enabled:
+                d.to_webshop.clear()
+            if not self._share(dt, WEBCRM).enabled:
+                d.to_webcrm.clear()
+            if d.to_webshop and item.c_raw is not None:
+                item.shop_body = mapping.to_webshop(item.c_raw, self.binder, d.to_webshop)
+            if d.to_webcrm and item.s_raw is not None:
+                item.crm_body = mapping.to_webcrm(item.s_raw, self.binder, d.to_webcrm)
+        except Unresolved as exc:
+            for row in item.rows:
+                self._wait(batch, row, str(exc))
+            return
+        except MappingError as exc:
+            self._refuse(item, str(exc), batch)
+            return
+        if d.conflicts:
+            self.report.stats[dt].conflicts += len(d.conflicts)
+            for prop, winner in sorted(d.conflicts.items()):
+                self._plan(
+                    dt, "conflict", winner, self._label(item), f"{prop}: {winner} was edited last"
+                )
+        if dt is Datatype.orders and item.crm_body is not None:
+            self._erp_fields(item.crm_body)
+        if dt is Datatype.orders and item.s_raw is not None and item.shop_id is not None:
+            self._line_pairs[item.shop_id] = None
+        batch.items.append(item)
+
+    def _erp_fields(self, body: dict[str, Any]) -> None:
+        body["OpportunityErpStatus"] = "Synchronized"
+        body["OpportunityErpSyncDateTime"] = format_time(datetime.now(UTC))
+
+    def _label(self, item: Item) -> str:
+        return f"webcrm:{item.crm_id or '-'} ⇄ webshop:{item.shop_id or '-'}"
+
+    def _plan_create(self, dt: Datatype, row: InboxRecord, batch: Batch) -> None:
+        mapping = self.maps[dt]
+        assert row.data is not None
+        item = Item(dt, row.system, created_by=row.system)
+        try:
+            if row.system == WEBCRM:
+                item.c_row, item.c_raw, item.crm_id = row, dict(row.data), row.record_id
+                if dt is Datatype.orders:
+                    self._ensure_order_number(item)
+                item.shop_body = mapping.to_webshop(item.c_raw, self.binder)
+                item.shop_create = True
+                if dt is Datatype.orders:
+                    self._attach_lines(item, batch)
+            else:
+                item.s_row, item.s_raw, item.shop_id = row, row.data, row.record_id
+                body = mapping.to_webcrm(row.data, self.binder)
+                if dt is Datatype.orders:
+                    self._erp_fields(body)
+                item.crm_body = body
+                item.crm_create = True
+        except Unresolved as exc:
+            self._wait(batch, row, str(exc))
+            return
+        except MappingError as exc:
+            self._refuse(item, str(exc), batch)
+            return
+        batch.items.append(item)
+
+    def _ensure_order_number(self, item: Item) -> None:
+        from shopsync.engine.mapping.orders import assign_order_number
+
+        assert item.c_raw is not None
+        if not item.c_raw.get("OpportunityNumber"):
+            number = assign_order_number(self.config, int(item.c_raw["OpportunityId"]))
+            item.c_raw["OpportunityNumber"] = number
+            item.crm_body = {"OpportunityNumber": number}
+            item.crm_sent = {}
+
+    def _attach_lines(self, item: Item, batch: Batch) -> None:
+        """A new webshop order carries its lines (rule 6: an order's lines with it)."""
+        assert item.c_raw is not None and item.shop_body is not None
+        opp_id = str(item.c_raw["OpportunityId"])
+        rows = [
+            r
+            for r in repo.inbox_children(self.s, Datatype.order_lines.value, WEBCRM, opp_id)
+            if not r.deleted and r.data is not None
+        ]
+        lines: dict[str, dict[str, Any]] = {r.record_id: dict(r.data or {}) for r in rows}
+        if not self._lines_complete:
+            for rec in self.webcrm.quotation_lines_of(int(opp_id)):
+                lines.setdefault(str(rec["QuotationLineId"]), rec)
+        ordered = sorted(
+            lines.values(),
+            key=lambda r: (r.get("QuotationLineSortOrder") or 0, r.get("QuotationLineId") or 0),
+        )
+        line_map = self.maps[Datatype.order_lines]
+        item.shop_body["lines"] = [line_map.to_webshop(r, self.binder) for r in ordered]
+        item.crm_lines = ordered
+        item.line_rows = rows
+
+    def _refuse(self, item: Item, reason: str, batch: Batch) -> None:
+        item.refused = reason
+        self._put_aside(item, reason, batch)
+
+    def _put_aside(self, item: Item, reason: str, batch: Batch) -> None:
+        dt = item.datatype
+        row = item.c_row if item.source == WEBCRM else item.s_row
+        data = item.c_raw if item.source == WEBCRM else item.s_raw
+        rid = (item.crm_id if item.source == WEBCRM else item.shop_id) or (
+            row.record_id if row else "?"
+        )
+        repo.put_aside(
+            self.s, dt.value, item.source, rid, reason,
+            self._fingerprint(dt, item.source, data or {}), data,
+        )  # fmt: skip
+        self.report.stats[dt].put_aside += 1
+        self._plan(dt, "put-aside", other(item.source), f"{item.source}:{rid}", reason)
+        self._done(batch, *item.rows)
+        self._done(batch, *item.line_rows)
+
+    def _plan_delete(self, dt: Datatype, row: InboxRecord, link: Link | None, batch: Batch) -> None:
+        """Rule 5."""
+        stats = self.report.stats[dt]
+        if link is None or link.state != "active":
+            repo.clear_merge_keys(self.s, dt.value, row.system, row.record_id)
+            self._done(batch, row)
+            return
+        if row.system == WEBCRM and dt is Datatype.products:
+            item = Item(dt, WEBCRM, link=link, c_row=row, crm_id=link.webcrm_id)
+            item.shop_id = link.webshop_id
+            if self._share(dt, WEBSHOP).enabled:
+                item.shop_body = {"active": False}
+            link.state = "webcrm_deleted"
+            stats.deleted += 1
+            self._plan(dt, "deactivate", WEBSHOP, link.webshop_id, "deleted in webCRM")
+            batch.items.append(item)
+            return
+        if row.system == WEBSHOP:
+            link.state = "webshop_deleted"
+            stats.deleted += 1
+            self._plan(dt, "unlink", "-", self._label_link(link), "deleted in the webshop")
+            if dt is Datatype.orders:
+                for child in repo.children(self.s, link):
+                    child.state = "webshop_deleted"
+                if self._share(dt, WEBCRM).enabled:
+                    item = Item(dt, WEBSHOP, link=link, s_row=row, crm_id=link.webcrm_id)
+                    item.crm_body = {"OpportunityLostDate": format_time(datetime.now(UTC))}
+                    self._plan(
+                        dt, "mark lost", WEBCRM, link.webcrm_id, "order deleted in the webshop"
+                    )
+                    batch.items.append(item)
+                    return
+        else:
+            link.state = "webcrm_deleted"
+            stats.deleted += 1
+        self._done(batch, row)
+
+    def _label_link(self, link: Link) -> str:
+        return f"webcrm:{link.webcrm_id} ⇄ webshop:{link.webshop_id}"
+
+    # --------------------------------------------------------------------- execution
+    def _execute(self, dt: Datatype, batch: Batch) -> None:
+        stream = STREAMS[dt]
+        collection = stream.webshop_collection
+        assert collection is not None
+        items = [i for i in batch.items if i.refused is None]
+        # Creates record their intent (and idempotency key) before any request is sent.
+        for item in items:
+            if item.shop_create and item.c_row is not None:
+                item.shop_key = repo.intent_key(self.s, dt.value, WEBCRM, item.c_row.record_id)
+            if item.crm_create and item.s_row is not None:
+                repo.intent_key(self.s, dt.value, WEBSHOP, item.s_row.record_id)
+        self._commit()
+        for item in items:
+            if item.shop_body is None:
+                continue
+            self._write_webshop(dt, collection, item)
+            if item.retry and item.shop_id is not None:
+                fresh = self._fetch(dt, WEBSHOP, item.shop_id)
+                item.retry = False
+                item.s_after = None
+                if fresh is not None and item.link is not None:
+                    snap = repo.get_snapshot(self.s, item.link)
+                    item.s_raw = fresh
+                    item.s_row = None
+                    item.shop_body = item.crm_body = None
+                    item.if_match = fresh.get("version")
+                    item.snapshot = snap.props if snap else None
+                    self._plan_update(dt, item, Batch())
+                    if item.shop_body is not None:
+                        self._write_webshop(dt, collection, item)
+            if dt is Datatype.orders and item.shop_create and item.s_after is not None:
+                self._order_backwrite(item)
+        crm_items = [i for i in items if i.crm_body is not None and i.refused is None]
+        self._write_webcrm(dt, stream, crm_items)
+        if dt is Datatype.orders:
+            self._create_lines_for_new_opportunities(
+                [i for i in crm_items if i.crm_create and i.refused is None]
+            )
+        for item in items:
+            if item.refused is not None or item.retry:
+                continue
+            self._finalize(dt, item, batch)
+        for row in batch.done_rows:
+            if row in self.s:
+                self.s.delete(row)
+
+    def _write_webshop(self, dt: Datatype, collection: str, item: Item) -> None:
+        assert item.shop_body is not None
+        from shopsync.connectors.webshop import client as ws
+
+        label = item.shop_id or (item.crm_id and f"from webcrm:{item.crm_id}") or "?"
+        action = "create" if item.shop_create else "update"
+        self._plan(dt, action, WEBSHOP, str(label), ", ".join(sorted(_flat(item.shop_body))))
+        if self.dry_run:
+            item.s_after = None
+            return
+        try:
+            if item.shop_create:
+                assert item.shop_key is not None
+                item.s_after = self.webshop.create(collection, item.shop_body, item.shop_key)
+                item.shop_id = str(item.s_after["id"])
+            else:
+                assert item.shop_id is not None
+                item.s_after = self.webshop.update(
+                    collection, item.shop_id, item.shop_body, if_match=item.if_match
+                )
+        except ws.WebshopPreconditionFailed:
+            item.retry = True
+        except (ws.WebshopValidationError, ws.WebshopConflict) as exc:
+            self._refuse_after(item, f"webshop refused: {exc}")
+        except ws.WebshopGone:
+            if item.link is not None:
+                item.link.state = "webshop_deleted"
+            item.refused = "gone"
+
+    def _refuse_after(self, item: Item, reason: str) -> None:
+        item.refused = reason
+        batch = Batch()
+        self._put_aside(item, reason, batch)
+        for row in batch.done_rows:
+            if row in self.s:
+                self.s.delete(row)
+
+    def _order_backwrite(self, item: Item) -> None:
+        """After creating a webshop order, write its id (and totals) onto the opportunity."""
+        assert item.s_after is not None and item.c_raw is not None
+        mapping = self.maps[Datatype.orders]
+        d = decide(mapping, None, Side(item.c_raw, None), Side(item.s_after, None), self.binder)
+        back = {n for n in d.to_webcrm if not mapping.by_name[n].direction.to_webshop}
+        body = dict(item.crm_body or {})
+        if back:
+            body.update(mapping.to_webcrm(item.s_after, self.binder, back))
+        self._erp_fields(body)
+        item.crm_body = body
+
+    def _write_webcrm(self, dt: Datatype, stream: Stream, items: list[Item]) -> None:
+        if not items:
+            return
+        records: list[dict[str, Any]] = []
+        for item in items:
+            assert item.crm_body is not None
+            body = dict(item.crm_body)
+            if not item.crm_create:
+                assert item.crm_id is not None
+                body[stream.webcrm_id_field] = int(item.crm_id)
+            records.append(body)
+            action = "create" if item.crm_create else "update"
+            label = item.crm_id or f"from webshop:{item.shop_id}"
+            self._plan(dt, action, WEBCRM, str(label), ", ".join(sorted(item.crm_body)))
+        if self.dry_run:
+            return
+        results = self.webcrm.upsert(stream.webcrm_entity, records)
+        for result in results:
+            item = items[result.index]
+            if result.error is not None:
+                self._refuse_after(item, f"webCRM refused: {result.error}")
+                continue
+            item.crm_sent = dict(records[result.index])
+            if item.crm_create:
+                item.crm_id = str(result.id)
+
+    def _create_lines_for_new_opportunities(self, items: list[Item]) -> None:
+        """A new opportunity made from a webshop order gets that order's lines."""
+        line_map = self.maps[Datatype.order_lines]
+        records: list[dict[str, Any]] = []
+        owners: list[tuple[Item, dict[str, Any]]] = []
+        for item in items:
+            if item.crm_id is None or item.s_raw is None:
+                continue
+            org = item.crm_body.get("OpportunityOrganisationId") if item.crm_body else None
+            for line in item.s_raw.get("lines") or []:
+                try:
+                    body = line_map.to_webcrm(line, self.binder)
+                except MappingError as exc:
+                    self._plan(
+                        Datatype.order_lines, "put-aside", WEBCRM, str(line.get("id")), str(exc)
+                    )
+                    continue
+                body["QuotationLineOpportunityId"] = int(item.crm_id)
+                if org is not None:
+                    body["QuotationLineOrganisationId"] = org
+                records.append(body)
+                owners.append((item, line))
+                self._plan(
+                    Datatype.order_lines, "create", WEBCRM, f"from webshop line {line.get('id')}"
+                )
+        if not records or self.dry_run:
+            return
+        results = self.webcrm.upsert("QuotationLine", records)
+        self._pending_line_links = [
+            (owners[r.index][0], owners[r.index][1], records[r.index], r.id)
+            for r in results
+            if r.error is None and r.id is not None
+        ]
+        for r in results:
+            if r.error is not None:
+                line = owners[r.index][1]
+                repo.put_aside(
+                    self.s, Datatype.order_lines.value, WEBSHOP, str(line.get("id")),
+                    f"webCRM refused: {r.error}", repo.fingerprint(line), line,
+                )  # fmt: skip
+                self.report.stats[Datatype.order_lines].put_aside += 1
+
+    def _finalize(self, dt: Datatype, item: Item, batch: Batch) -> None:
+        """Record the outcome: link, snapshot, counts; the rows leave the inbox."""
+        stats = self.report.stats[dt]
+        mapping = self.maps[dt]
+        if self.dry_run:
+            self._done(batch, *item.rows)
+            return
+        if item.crm_id is None or item.shop_id is None:
+            self._done(batch, *item.rows)
+            return
+        link = item.link
+        if link is None:
+            link = repo.add_link(self.s, dt.value, item.crm_id, item.shop_id, item.created_by)
+            item.link = link
+            repo.clear_merge_keys(self.s, dt.value, WEBCRM, item.crm_id)
+            repo.clear_merge_keys(self.s, dt.value, WEBSHOP, item.shop_id)
+            if item.created_by == "merge":
+                stats.linked_by_merge += 1
+                self._plan(dt, "link", "-", self._label(item), "matched by merge criteria")
+        if item.shop_create:
+            stats.created_in_webshop += 1
+            stats.updates_to_webshop += 1
+            repo.clear_intent(self.s, dt.value, WEBCRM, item.crm_id)
+        elif item.shop_body is not None and item.s_after is not None:
+            stats.updated_in_webshop += 1
+            stats.updates_to_webshop += 1
+        if item.crm_create:
+            stats.created_in_webcrm += 1
+            stats.updates_to_webcrm += 1
+            repo.clear_intent(self.s, dt.value, WEBSHOP, item.shop_id)
+        elif item.crm_sent:
+            stats.updated_in_webcrm += 1
+            stats.updates_to_webcrm += 1
+        if item.shop_body is None and not item.crm_sent and not item.crm_create:
+            stats.unchanged += 1
+        repo.add_updates(
+            self.s, dt.value, "to_webshop", 1 if item.s_after is not None and item.shop_body else 0
+        )
+        repo.add_updates(self.s, dt.value, "to_webcrm", 1 if item.crm_sent else 0)
+        if link.state == "active":
+            s_now = item.s_after if item.s_after is not None else item.s_raw
+            props = snapshot_after(mapping, item.snapshot, item.c_raw, s_now, item.crm_sent)
+            version = s_now.get("version") if s_now else None
+            repo.put_snapshot(
+                self.s, link, props,
+                webcrm_updated(STREAMS[dt], item.c_raw) if item.c_raw else None,
+                parse_time(s_now.get("updated_at")) if s_now else None,
+                version if isinstance(version, int) else None,
+            )  # fmt: skip
+        if dt is Datatype.products and item.s_after is not None:
+            self.binder.remember_sku(item.s_after.get("sku"), item.shop_id)
+        if dt is Datatype.orders:
+            self._finalize_order_lines(item, link)
+        repo.clear_put_aside(
+            self.s, dt.value, item.source, item.crm_id if item.source == WEBCRM else item.shop_id
+        )
+        self._done(batch, *item.rows)
+
+    def _finalize_order_lines(self, item: Item, link: Link) -> None:
+        """Link the lines that travelled with a created order."""
+        line_map = self.maps[Datatype.order_lines]
+        lines_dt = Datatype.order_lines
+        if item.shop_create and item.s_after is not None and item.crm_lines is not None:
+            shop_lines = item.s_after.get("lines") or []
+            for crm_line, shop_line in zip(item.crm_lines, shop_lines, strict=False):
+                self._link_line(
+                    link,
+                    str(crm_line["QuotationLineId"]),
+                    str(shop_line["id"]),
+                    WEBCRM,
+                    crm_line,
+                    shop_line,
+                    {},
+                )
+            for row in item.line_rows:
+                if row in self.s:
+                    self.s.delete(row)
+            self.report.stats[lines_dt].created_in_webshop += len(shop_lines)
+            self.report.stats[lines_dt].updates_to_webshop += len(shop_lines)
+            repo.add_updates(self.s, lines_dt.value, "to_webshop", len(shop_lines))
+        pending = getattr(self, "_pending_line_links", [])
+        mine = [p for p in pending if p[0] is item]
+        for _, shop_line, sent, new_id in mine:
+            self._link_line(
+                link,
+                str(new_id),
+                str(shop_line["id"]),
+                WEBSHOP,
+                {**sent, "QuotationLineId": new_id},
+                shop_line,
+                sent,
+            )
+            self.report.stats[lines_dt].created_in_webcrm += 1
+            self.report.stats[lines_dt].updates_to_webcrm += 1
+            repo.add_updates(self.s, lines_dt.value, "to_webcrm", 1)
+        del line_map
+
+    def _link_line(
+        self,
+        parent: Link,
+        crm_id: str,
+        shop_id: str,
+        created_by: str,
+        c_raw: Mapping[str, Any] | None,
+        s_raw: Mapping[str, Any] | None,
+        sent: Mapping[str, Any],
+        previous: Props | None = None,
+    ) -> Link:
+        mapping = self.maps[Datatype.order_lines]
+        link = repo.link_by_webcrm(self.s, Datatype.order_lines.value, crm_id)
+        if link is None:
+            link = repo.add_link(
+                self.s, Datatype.order_lines.value, crm_id, shop_id, created_by, parent_id=parent.id
+            )
+        props = snapshot_after(mapping, previous, c_raw, s_raw, sent)
+        repo.put_snapshot(self.s, link, props, None, None, None)
+        return link
+
+    # ------------------------------------------------------------------------- lines
+    def _process_lines(self) -> None:
+        """Order lines of linked orders: per order pair, reconcile its lines both ways."""
+        lines_dt = Datatype.order_lines
+        pending = getattr(self, "_pending_line_links", None)
+        if pending is not None:
+            self._pending_line_links = []
+        parents = set(repo.inbox_parents(self.s, lines_dt.value, WEBCRM))
+        pairs: dict[str, tuple[Link, dict[str, Any] | None]] = {}
+        for shop_id, shop_raw in self._line_pairs.items():
+            link = repo.link_by_webshop(self.s, Datatype.orders.value, shop_id)
+            if link is not None and link.state == "active":
+                pairs[link.webcrm_id] = (link, shop_raw)
+        for opp_id in parents:
+            if opp_id in pairs:
+                continue
+            link = repo.link_by_webcrm(self.s, Datatype.orders.value, opp_id)
+            if link is not None and link.state == "active":
+                pairs[opp_id] = (link, None)
+            else:
+                reason = (
+                    f"waiting for opportunity {opp_id} to be linked to an order"
+                    if link is None
+                    else f"the order of opportunity {opp_id} was deleted"
+                )
+                for row in repo.inbox_children(self.s, lines_dt.value, WEBCRM, opp_id):
+                    if link is not None:
+                        self.s.delete(row)
+                    else:
+                        if row.waiting_reason is None:
+                            self._plan(lines_dt, "wait", "-", f"webcrm:{row.record_id}", reason)
+                        row.waiting_reason = reason
+        self._commit()
+        for n, (_opp, (order_link, shop_raw)) in enumerate(sorted(pairs.items()), start=1):
+            self._reconcile_lines(order_link, shop_raw)
+            if n % 50 == 0:
+                self._commit()
+                self.on_progress(lines_dt, "synced", n)
+        self._commit()
+
+    def _reconcile_lines(self, order_link: Link, shop_raw: dict[str, Any] | None) -> None:
+        lines_dt = Datatype.order_lines
+        stats = self.report.stats[lines_dt]
+        mapping = self.maps[lines_dt]
+        opp_id = order_link.webcrm_id
+        if shop_raw is None or "lines" not in shop_raw:
+            shop_raw = self._fetch(Datatype.orders, WEBSHOP, order_link.webshop_id)
+            if shop_raw is None:
+                return
+        shop_lines: list[dict[str, Any]] = [dict(x) for x in shop_raw.get("lines") or []]
+        by_shop = {str(x["id"]): x for x in shop_lines if x.get("id") is not None}
+        links = {
+            ln.webcrm_id: ln for ln in repo.children(self.s, order_link) if ln.state == "active"
+        }
+        links_by_shop = {ln.webshop_id: ln for ln in links.values()}
+        rows = list(repo.inbox_children(self.s, lines_dt.value, WEBCRM, opp_id))
+        # the deletion rows carry the opportunity as parent too
+        new_list = [dict(x) for x in shop_lines]
+        shop_changed = False
+        crm_updates: list[
+            tuple[Link | None, dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]
+        ] = []
+        crm_deletes: list[Link] = []
+        appended: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (crm raw, new shop line)
+        handled_shop: set[str] = set()
+        done_rows: list[InboxRecord] = []
+        snapshots: list[tuple[Link, Props | None, dict[str, Any] | None, str]] = []
+        share_shop = self._share(lines_dt, WEBSHOP).enabled
+        share_crm = self._share(lines_dt, WEBCRM).enabled
+        for row in rows:
+            link = links.get(row.record_id)
+            if row.deleted:
+                if link is not None and link.webshop_id in by_shop and share_shop:
+                    new_list = [x for x in new_list if str(x.get("id")) != link.webshop_id]
+                    shop_changed = True
+                    handled_shop.add(link.webshop_id)
+                    stats.deleted += 1
+                    self._plan(
+                        lines_dt, "delete", WEBSHOP, link.webshop_id, "line deleted in webCRM"
+                    )
+                if link is not None:
+                    link.state = "webcrm_deleted"
+                done_rows.append(row)
+                continue
+            assert row.data is not None
+            if link is not None:
+                s_line = by_shop.get(link.webshop_id)
+                handled_shop.add(link.webshop_id)
+                if s_line is None:
+                    # deleted in the webshop (the order no longer has it): delete in webCRM
+                    if share_crm:
+                        crm_deletes.append(link)
+                    link.state = "webshop_deleted"
+                    done_rows.append(row)
+                    continue
+                snap = repo.get_snapshot(self.s, link)
+                prev = snap.props if snap else None
+                d = decide(
+                    mapping,
+                    prev,
+                    Side(row.data, webcrm_updated(STREAMS[lines_dt], row.data)),
+                    Side(s_line, parse_time(shop_raw.get("updated_at"))),
+                    self.binder,
+                )
+                try:
+                    if d.to_webshop and share_shop:
+                        patch = mapping.to_webshop(row.data, self.binder, d.to_webshop)
+                        for target in new_list:
+                            if str(target.get("id")) == link.webshop_id:
+                                target.update(patch)
+                        shop_changed = True
+                        stats.updated_in_webshop += 1
+                        stats.updates_to_webshop += 1
+                        repo.add_updates(self.s, lines_dt.value, "to_webshop", 1)
+                        self._plan(
+                            lines_dt,
+                            "update",
+                            WEBSHOP,
+                            link.webshop_id,
+                            ", ".join(sorted(d.to_webshop)),
+                        )
+                    if d.to_webcrm and share_crm:
+                        body = mapping.to_webcrm(s_line, self.binder, d.to_webcrm)
+                        crm_updates.append((link, body, row.data, s_line))
+                    elif not d.to_webshop:
+                        stats.unchanged += 1
+                        snapshots.append((link, prev, row.data, link.webshop_id))
+                    else:
+                        snapshots.append((link, prev, row.data, link.webshop_id))
+                except MappingError as exc:
+                    repo.put_aside(
+                        self.s,
+                        lines_dt.value,
+                        WEBCRM,
+                        row.record_id,
+                        str(exc),
+                        repo.fingerprint(row.data),
+                        row.data,
+                    )
+                    stats.put_aside += 1
+                done_rows.append(row)
+                continue
+            # a webCRM line not linked yet: match an unlinked webshop line, or add it
+            key = self.matcher.line_key(WEBCRM, row.data)
+            match = next(
+                (
+                    x
+                    for x in shop_lines
+                    if str(x.get("id")) not in links_by_shop
+                    and str(x.get("id")) not in handled_shop
+                    and self.matcher.line_key(WEBSHOP, x) == key
+                ),
+                None,
+            )
+            if match is not None:
+                handled_shop.add(str(match["id"]))
+                new_link = self._link_line(
+                    order_link, row.record_id, str(match["id"]), "merge", row.data, match, {}
+                )
+                links[row.record_id] = new_link
+                stats.linked_by_merge += 1
+                done_rows.append(row)
+                continue
+            if not share_shop:
+                done_rows.append(row)
+                continue
+            try:
+                new_line = mapping.to_webshop(row.data, self.binder)
+            except MappingError as exc:
+                repo.put_aside(
+                    self.s,
+                    lines_dt.value,
+                    WEBCRM,
+                    row.record_id,
+                    str(exc),
+                    repo.fingerprint(row.data),
+                    row.data,
+                )
+                stats.put_aside += 1
+                done_rows.append(row)
+                continue
+            new_list.append(new_line)
+            appended.append((row.data, new_line))
+            shop_changed = True
+            done_rows.append(row)
+            self._plan(
+                lines_dt,
+                "create",
+                WEBSHOP,
+                f"from webcrm:{row.record_id}",
+                f"order {order_link.webshop_id}",
+            )
+        # webshop lines: edits, additions and removals not yet handled
+        org_id = self._organisation_of(shop_raw)
+        crm_creates: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        for s_line in shop_lines:
+            sid = str(s_line.get("id"))
+            if sid in handled_shop:
+                continue
+            link = links_by_shop.get(sid)
+            if link is not None:
+                snap = repo.get_snapshot(self.s, link)
+                prev = snap.props if snap else None
+                d = decide(mapping, prev, None, Side(s_line, None), self.binder)
+                if d.to_webcrm and share_crm:
+                    try:
+                        body = mapping.to_webcrm(s_line, self.binder, d.to_webcrm)
+                    except MappingError as exc:
+                        repo.put_aside(
+                            self.s,
+                            lines_dt.value,
+                            WEBSHOP,
+                            sid,
+                            str(exc),
+                            repo.fingerprint(s_line),
+                            s_line,
+                        )
+                        stats.put_aside += 1
+                        continue
+                    crm_updates.append((link, body, None, s_line))
+                else:
+                    snapshots.append((link, prev, None, sid))
+                continue
+            if not share_crm:
+                continue
+            if repo.get_put_aside(
+                self.s, lines_dt.value, WEBSHOP, sid
+            ) is not None and repo.get_put_aside(
+                self.s, lines_dt.value, WEBSHOP, sid
+            ).fingerprint == repo.fingerprint(s_line):  # type: ignore[union-attr]
+                continue
+            try:
+                body = mapping.to_webcrm(s_line, self.binder)
+            except MappingError as exc:
+                repo.put_aside(
+                    self.s, lines_dt.value, WEBSHOP, sid, str(exc), repo.fingerprint(s_line), s_line
+                )
+                stats.put_aside += 1
+                continue
+            body["QuotationLineOpportunityId"] = int(opp_id)
+            if org_id is not None:
+                body["QuotationLineOrganisationId"] = int(org_id)
+            crm_creates.append((body, s_line))
+            self._plan(
+                lines_dt, "create", WEBCRM, f"from webshop line {sid}", f"opportunity {opp_id}"
+            )
+        for link in list(links.values()):
+            if (
+                link.state == "active"
+                and link.webshop_id not in by_shop
+                and link.webshop_id not in handled_shop
+            ):
+                if link.webshop_id in {str(x.get("id")) for x in new_list}:
+                    continue
+                if share_crm:
+                    crm_deletes.append(link)
+                link.state = "webshop_deleted"
+        if self.dry_run:
+            for link in crm_deletes:
+                self._plan(
+                    lines_dt, "delete", WEBCRM, link.webcrm_id, "line deleted in the webshop"
+                )
+            return
+        # --- write the webshop order's lines as a whole
+        shop_now = shop_raw
+        if shop_changed:
+            version = shop_raw.get("version")
+            from shopsync.connectors.webshop import client as ws
+
+            try:
+                shop_now = self.webshop.update(
+                    "orders", order_link.webshop_id, {"lines": new_list},
+                    if_match=version if isinstance(version, int) else None,
+                )  # fmt: skip
+            except ws.WebshopPreconditionFailed:
+                # The order changed meanwhile: keep the webCRM rows for the next pass/run.
+                return
+            except (ws.WebshopValidationError, ws.WebshopConflict) as exc:
+                for row in done_rows:
+                    if row.data is not None:
+                        repo.put_aside(
+                            self.s,
+                            lines_dt.value,
+                            WEBCRM,
+                            row.record_id,
+                            f"webshop refused: {exc}",
+                            repo.fingerprint(row.data),
+                            row.data,
+                        )
+                stats.put_aside += len(done_rows)
+                for row in done_rows:
+                    self.s.delete(row)
+                return
+        now_lines = shop_now.get("lines") or []
+        known = set(by_shop)
+        fresh = [x for x in now_lines if str(x.get("id")) not in known]
+        for (crm_raw, _sent_line), shop_line in zip(appended, fresh, strict=False):
+            self._link_line(
+                order_link,
+                str(crm_raw["QuotationLineId"]),
+                str(shop_line["id"]),
+                WEBCRM,
+                crm_raw,
+                shop_line,
+                {},
+            )
+            stats.created_in_webshop += 1
+            stats.updates_to_webshop += 1
+            repo.add_updates(self.s, lines_dt.value, "to_webshop", 1)
+        now_by_id = {str(x.get("id")): x for x in now_lines}
+        # --- webCRM: updates and creates in one PATCH, deletes one by one
+        records = [
+            {**body, "QuotationLineId": int(link.webcrm_id)}
+            for link, body, _, _ in crm_updates
+            if link is not None
+        ]
+        records += [body for body, _ in crm_creates]
+        results = self.webcrm.upsert("QuotationLine", records) if records else []
+        n_upd = len(crm_updates)
+        for r in results:
+            if r.index < n_upd:
+                link, body, c_raw, s_line = crm_updates[r.index]
+                assert link is not None
+                if r.error is not None:
+                    repo.put_aside(
+                        self.s,
+                        lines_dt.value,
+                        WEBSHOP,
+                        link.webshop_id,
+                        f"webCRM refused: {r.error}",
+                        repo.fingerprint(s_line),
+                        s_line,
+                    )
+                    stats.put_aside += 1
+                    continue
+                snap = repo.get_snapshot(self.s, link)
+                props = snapshot_after(
+                    mapping,
+                    snap.props if snap else None,
+                    c_raw,
+                    now_by_id.get(link.webshop_id, s_line),
+                    body,
+                )
+                repo.put_snapshot(self.s, link, props, None, None, None)
+                stats.updated_in_webcrm += 1
+                stats.updates_to_webcrm += 1
+                repo.add_updates(self.s, lines_dt.value, "to_webcrm", 1)
+                self._plan(lines_dt, "update", WEBCRM, link.webcrm_id, ", ".join(sorted(body)))
+            else:
+                body, s_line = crm_creates[r.index - n_upd]
+                if r.error is not None or r.id is None:
+                    sid = str(s_line.get("id"))
+                    repo.put_aside(
+                        self.s,
+                        lines_dt.value,
+                        WEBSHOP,
+                        sid,
+                        f"webCRM refused: {r.error}",
+                        repo.fingerprint(s_line),
+                        s_line,
+                    )
+                    stats.put_aside += 1
+                    continue
+                self._link_line(
+                    order_link,
+                    str(r.id),
+                    str(s_line["id"]),
+                    WEBSHOP,
+                    {**body, "QuotationLineId": r.id},
+                    s_line,
+                    body,
+                )
+                stats.created_in_webcrm += 1
+                stats.updates_to_webcrm += 1
+                repo.add_updates(self.s, lines_dt.value, "to_webcrm", 1)
+        for link in crm_deletes:
+            self.webcrm.delete("QuotationLine", int(link.webcrm_id))
+            stats.deleted += 1
+            self._plan(lines_dt, "delete", WEBCRM, link.webcrm_id, "line deleted in the webshop")
+        for link, prev, c_raw, sid in snapshots:
+            s_line = now_by_id.get(sid)
+            if s_line is None:
+                continue
+            props = snapshot_after(mapping, prev, c_raw, s_line, {})
+            repo.put_snapshot(self.s, link, props, None, None, None)
+        for row in done_rows:
+            if row in self.s:
+                self.s.delete(row)
+
+    def _organisation_of(self, shop_order: Mapping[str, Any]) -> str | None:
+        customer = shop_order.get("customer_id")
+        if customer is None:
+            return None
+        return self.binder.webcrm_id(Datatype.customers, str(customer))
+
+    # ----------------------------------------------------------------------- summary
+    def _count_waiting(self) -> None:
+        for (dt, _system, is_waiting), n in repo.inbox_counts(self.s).items():
+            if is_waiting:
+                self.report.stats[Datatype(dt)].waiting += n
+
+
+def _flat(body: Mapping[str, Any], prefix: str = "") -> Iterable[str]:
+    for key, value in body.items():
+        if isinstance(value, Mapping):
+            yield from _flat(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}"

@@ -1,0 +1,112 @@
+"""Wiring for one installation: config → clients, state database, engine.
+
+The CLI, the demo, the tests and the benchmarks all build an engine the same way
+through :class:`Installation`, so there is one place that decides which client talks
+to which system and which database holds the state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from sqlalchemy import Engine as SqlEngine
+from sqlalchemy.orm import Session, sessionmaker
+
+from shopsync.config.model import Config, Datatype
+from shopsync.connectors.webcrm.client import WebcrmClient
+from shopsync.connectors.webshop.client import WebshopClient
+from shopsync.engine.mapping import mappings
+from shopsync.engine.report import RunReport
+from shopsync.engine.sync import Engine
+from shopsync.store import db
+
+
+class SetupError(Exception):
+    """The installation cannot run as configured (missing secret, schema mismatch…)."""
+
+
+@dataclass
+class Installation:
+    config: Config
+    auto_upgrade: bool = True
+    """Create or migrate the state schema on first use (``sync`` and ``demo`` do)."""
+    _clients: list[object] = field(default_factory=list, repr=False)
+
+    @cached_property
+    def state_url(self) -> str:
+        url = self.config.state.url
+        if not url:
+            raise SetupError("[state] url is not set")
+        return url
+
+    @cached_property
+    def db(self) -> SqlEngine:
+        engine = db.make_engine(self.state_url)
+        try:
+            db.ensure_current(engine, auto_upgrade=self.auto_upgrade)
+        except db.SchemaError as exc:
+            raise SetupError(str(exc)) from exc
+        return engine
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        return sessionmaker(self.db, expire_on_commit=False)
+
+    @cached_property
+    def webcrm(self) -> WebcrmClient:
+        if self.config.webcrm.auth_code is None:
+            raise SetupError(
+                "no webCRM application token: set [webcrm] auth_code or SHOPSYNC_WEBCRM_AUTH_CODE"
+            )
+        client = WebcrmClient.from_config(self.config.webcrm)
+        self._clients.append(client)
+        return client
+
+    @cached_property
+    def webshop(self) -> WebshopClient:
+        if self.config.webshop.token is None:
+            raise SetupError("no webshop token: set [webshop] token or SHOPSYNC_WEBSHOP_TOKEN")
+        client = WebshopClient.from_config(self.config.webshop)
+        self._clients.append(client)
+        return client
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self.sessions() as s:
+            yield s
+
+    def sync(
+        self,
+        only: Sequence[Datatype] | None = None,
+        *,
+        full: bool = False,
+        dry_run: bool = False,
+        on_progress: Callable[[Datatype, str, int], None] | None = None,
+    ) -> RunReport:
+        """One sync run (holding the installation's sync lock)."""
+        from shopsync.locking import exclusive
+
+        with exclusive(self.sessions), self.session() as s:
+            engine = Engine(
+                self.config, s, self.webcrm, self.webshop,
+                mappings=mappings(self.config), dry_run=dry_run, on_progress=on_progress,
+            )  # fmt: skip
+            return engine.run(only, full=full)
+
+    def close(self) -> None:
+        for client in self._clients:
+            close = getattr(client, "close", None)
+            if close is not None:
+                close()
+        self._clients.clear()
+        if "db" in self.__dict__:
+            self.db.dispose()
+
+    def __enter__(self) -> Installation:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
