@@ -94,6 +94,25 @@ class MapContext(Protocol):
         """The webshop product whose sku equals ``sku``, when one exists."""
 
 
+class _Omit:
+    """The type of :data:`OMIT`."""
+
+    _instance: _Omit | None = None
+
+    def __new__(cls) -> _Omit:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "OMIT"
+
+
+OMIT: Any = _Omit()
+"""A converter's "leave this field as it is": the field is left out of the body. Used
+inside a tuple for one of a row's webCRM fields (the status table's "percent unset")."""
+
+
 Converter = Callable[[Any, MapContext], Any]
 Normalizer = Callable[[Any], Any]
 
@@ -185,11 +204,14 @@ class FieldMap:
         return self.conversion.norm_webshop(self.raw_webshop(record))
 
     def write_webcrm(self, body: dict[str, Any], value: Any) -> None:
+        """Put a converted value into a webCRM body; :data:`OMIT` parts are left out."""
         if len(self.webcrm) == 1:
-            body[self.webcrm[0]] = value
+            if value is not OMIT:
+                body[self.webcrm[0]] = value
         else:
             for name, v in zip(self.webcrm, value, strict=True):
-                body[name] = v
+                if v is not OMIT:
+                    body[name] = v
 
 
 def both(
@@ -362,7 +384,8 @@ class LinkMapping:
                     raise
                 where = ", ".join(f.webcrm) or f.webshop
                 raise MappingError(where, exc.message) from exc
-            set_path(body, f.webshop, value)
+            if value is not OMIT:
+                set_path(body, f.webshop, value)
         return body
 
     def to_webcrm(

@@ -28,7 +28,7 @@ import gettext
 import math
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
@@ -36,8 +36,8 @@ from typing import Any
 
 import pycountry
 
-from shopsync.config.model import Datatype
-from shopsync.engine.mapping.base import Conversion, MapContext, MappingError, Unresolved
+from shopsync.config.model import Datatype, StatusRule
+from shopsync.engine.mapping.base import OMIT, Conversion, MapContext, MappingError, Unresolved
 
 # --------------------------------------------------------------------------- text
 
@@ -531,8 +531,8 @@ def vat_codes(table: Mapping[str, Decimal]) -> Conversion:
     and the rate goes back as the shortest number (``"12.5"``). With a table, the way
     back is the *first* code listing the rate, and both sides normalize to the rate, so
     two codes for one rate are one value (a user switching between them is no change).
-    A key ``""`` in the table gives the rate of an empty code; without it an empty code
-    cannot become a product (the webshop requires ``vat_rate``).
+    An empty code cannot become a product's rate (the webshop requires ``vat_rate``): it
+    is a :class:`MappingError`.
     """
     by_code = {k.strip(): v for k, v in table.items()}
     by_fold = {k.casefold(): v for k, v in by_code.items()}
@@ -635,13 +635,10 @@ def value_table(name: str, table: Mapping[str, str]) -> Conversion:
 # ------------------------------------------------------------------------ status
 
 ORDER_STATUSES = ("pending", "confirmed", "completed", "cancelled")
-PENDING_PERCENT = 0
-"""The percent an opportunity gets when its order goes (back) to pending or is
-cancelled. webCRM's percent is finer than the webshop's status; only crossing the won
-percent or setting a lost date is a status change, so this is written only then."""
 
 
 def percent_of(value: Any) -> int | None:
+    """An opportunity percent as a whole number (50.0 → 50); None when empty or unreadable."""
     try:
         return _to_int(value)
     except MappingError:
@@ -653,57 +650,83 @@ def percent_of(value: Any) -> int | None:
 
 
 def date_is_set(value: Any) -> bool:
+    """True when a webCRM date field holds a date (not empty, not .NET's 0001-01-01)."""
     try:
         return _parse_date(value) is not None
     except MappingError:
         return bool(norm_text(value))  # unreadable but present: still set
 
 
-def order_status(won_percent: int) -> Conversion:
-    """``(OpportunityPercent, OpportunityLostDate)`` ⇄ the webshop order ``status``.
+def status_of(rules: Sequence[StatusRule], percent: Any, lost: Any) -> str | None:
+    """The order status of an opportunity by ``mapping.status_table``: the first row whose
+    ``lost`` equals "has a lost date" and whose ``percent`` is unset or equal; None when
+    no row matches (a table without a catch-all for lost opportunities)."""
+    has_lost = date_is_set(lost)
+    p = percent_of(percent)
+    for rule in rules:
+        if rule.lost == has_lost and (rule.percent is None or rule.percent == p):
+            return rule.status
+    return None
 
-    To the webshop: a lost date → ``cancelled`` (lost wins, even at the won percent);
-    percent ≥ ``won_percent`` → ``confirmed``; otherwise ``pending``.
-    Back: ``confirmed``/``completed`` → (won percent, no lost date); ``cancelled`` →
-    (``PENDING_PERCENT``, now in UTC); ``pending`` → (``PENDING_PERCENT``, no lost date).
-    The order date of a won opportunity is the orders link's ``complete_webcrm`` step.
 
-    Lossy: both sides normalize to ``pending``/``confirmed``/``cancelled`` (``completed``
-    counts as ``confirmed``; the percent below won and the lost date's time do not count),
-    so a webshop order moving from confirmed to completed is not a change, and webCRM's
-    percent going 10 → 50 is not either.
+def order_status(rules: Sequence[StatusRule]) -> Conversion:
+    """``(OpportunityPercent, OpportunityLostDate)`` ⇄ the webshop order ``status``, by
+    ``mapping.status_table`` (``StatusRule`` rows, see ``config/model.py``).
+
+    To the webshop: :func:`status_of`. Back: the first row for the status gives the
+    percent (unset: :data:`OMIT`, webCRM's percent is left as it is) and whether to set
+    the lost date (to now, UTC) or clear it. With the default table: ``confirmed`` and
+    ``completed`` → (won percent, no lost date); ``cancelled`` → (percent left, lost
+    date now); ``pending`` → (percent left, no lost date). The order date of a won
+    opportunity is the orders link's ``complete_webcrm`` step.
+
+    Lossy: statuses whose rows write the same webCRM values are one value on both sides,
+    the first in table order (``completed`` normalizes to ``confirmed``), and the
+    webCRM side is only its status (a percent moving 10 → 50, or the lost date's time,
+    is no change). So a webshop order going from confirmed to completed is no change.
     """
+    table = tuple(rules)
+    writes: dict[str, tuple[int | None, bool]] = {}
+    for rule in table:
+        writes.setdefault(rule.status, (rule.percent, rule.lost))
+    canonical = {s: next(t for t, v in writes.items() if v == w) for s, w in writes.items()}
 
-    def status_of(percent: Any, lost: Any) -> str:
-        if date_is_set(lost):
-            return "cancelled"
-        p = percent_of(percent)
-        if p is not None and p >= won_percent:
-            return "confirmed"
-        return "pending"
+    def describe(percent: Any, lost: Any) -> str:
+        state = "with" if date_is_set(lost) else "without"
+        return f"percent {percent_of(percent)} {state} a lost date"
 
     def to_shop(value: Any, ctx: MapContext) -> str:
         percent, lost = value
-        return status_of(percent, lost)
+        status = status_of(table, percent, lost)
+        if status is None:
+            raise MappingError(
+                "", f"no row of mapping.status_table matches {describe(percent, lost)}"
+            )
+        return status
 
-    def to_crm(value: Any, ctx: MapContext) -> tuple[int, str | None]:
+    def to_crm(value: Any, ctx: MapContext) -> tuple[Any, str | None]:
         status = norm_text(value)
-        if status in ("confirmed", "completed"):
-            return (won_percent, None)
-        if status == "cancelled":
-            return (PENDING_PERCENT, webcrm_datetime(datetime.now(UTC)))
-        if status == "pending":
-            return (PENDING_PERCENT, None)
-        raise MappingError("", f"{value!r} is not an order status ({', '.join(ORDER_STATUSES)})")
-
-    def norm_crm(value: Any) -> str | None:
-        if isinstance(value, tuple | list) and len(value) == 2:
-            return status_of(value[0], value[1])
-        return norm_shop(value)  # an already normalized status
+        if status is None or status not in writes:
+            raise MappingError(
+                "", f"{value!r} is not an order status ({', '.join(ORDER_STATUSES)})"
+            )
+        percent, lost = writes[status]
+        return (
+            OMIT if percent is None else percent,
+            webcrm_datetime(datetime.now(UTC)) if lost else None,
+        )
 
     def norm_shop(value: Any) -> str | None:
         status = norm_text(value)
-        return "confirmed" if status == "completed" else status
+        return None if status is None else canonical.get(status, status)
+
+    def norm_crm(value: Any) -> str | None:
+        if isinstance(value, tuple | list) and len(value) == 2:
+            status = status_of(table, value[0], value[1])
+            if status is None:
+                return f"(no status: {describe(value[0], value[1])})"
+            return canonical.get(status, status)
+        return norm_shop(value)  # an already normalized status
 
     return Conversion(
         "status", to_webshop=to_shop, to_webcrm=to_crm, norm_webcrm=norm_crm, norm_webshop=norm_shop

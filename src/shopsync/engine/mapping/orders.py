@@ -16,9 +16,8 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
-from shopsync.config.model import Config, Datatype
+from shopsync.config.model import Config, Datatype, StatusRule, default_status_table
 from shopsync.engine.mapping.base import (
-    CompleteWebcrm,
     EngineSet,
     FieldMap,
     LinkMapping,
@@ -31,11 +30,10 @@ from shopsync.engine.mapping.conversions import (
     MONEY,
     TEXT,
     currency,
-    date_is_set,
     order_status,
-    percent_of,
     reference,
     required,
+    status_of,
     webcrm_datetime,
 )
 
@@ -54,7 +52,7 @@ def order_mapping(cfg: Config) -> LinkMapping:
         both("OpportunityOrderDate",      "order_date",       DATE),
         both("OpportunityDescription",    "notes",            TEXT),
         both("OpportunityDiscount",       "discount_percent", DISCOUNT),
-        both(("OpportunityPercent", "OpportunityLostDate"), "status", order_status(m.won_percent)),
+        both(("OpportunityPercent", "OpportunityLostDate"), "status", order_status(_status_table(cfg))),
         to_webcrm("OpportunityOrderValue", "total_excl_vat",  MONEY),
         to_webcrm("OpportunityErpId",      "id",              TEXT, name="erp_id"),
     ]
@@ -69,27 +67,32 @@ def order_mapping(cfg: Config) -> LinkMapping:
         webcrm_entity="Opportunity",
         id_fields=("OpportunityId", "id"),
         engine_set=engine_set,
-        complete_webcrm=_order_date_when_won(m.won_percent),
+        complete_webcrm=_order_date_when_won,
     )
 
 
-def _order_date_when_won(won_percent: int) -> CompleteWebcrm:
+def _status_table(cfg: Config) -> list[StatusRule]:
+    """``mapping.status_table``; the model fills in the default, this is a second guard."""
+    return cfg.mapping.status_table or default_status_table(cfg.mapping.won_percent)
+
+
+WON_STATUSES = ("confirmed", "completed")
+
+
+def _order_date_when_won(body: dict[str, Any], order: Mapping[str, Any]) -> None:
     """``confirmed``/``completed`` → percent won *and order date* (dataflow.md).
 
-    When a body makes the opportunity won and the webshop order has no ``order_date``,
-    the opportunity's ``OpportunityOrderDate`` becomes today (midnight UTC) instead of
-    staying empty. A webshop order that has a date already carries it in the
-    ``order_date`` row (converged links agree on it), so it is left alone.
+    When a body writes the status (the status row always writes the lost date, set or
+    cleared) of a won order that has no ``order_date``, the opportunity's
+    ``OpportunityOrderDate`` becomes today (midnight UTC) instead of staying empty. A
+    webshop order that has a date carries it in the ``order_date`` row (linked records
+    agree on it), so it is left alone.
     """
-
-    def complete(body: dict[str, Any], order: Mapping[str, Any]) -> None:
-        if body.get("OpportunityPercent") != won_percent or "OpportunityLostDate" not in body:
-            return
-        if order.get("order_date") or body.get("OpportunityOrderDate"):
-            return
-        body["OpportunityOrderDate"] = webcrm_datetime(datetime.now(UTC).date())
-
-    return complete
+    if "OpportunityLostDate" not in body or order.get("status") not in WON_STATUSES:
+        return
+    if order.get("order_date") or body.get("OpportunityOrderDate"):
+        return
+    body["OpportunityOrderDate"] = webcrm_datetime(datetime.now(UTC).date())
 
 
 def assign_order_number(cfg: Config, opportunity_id: int | str) -> str:
@@ -135,8 +138,11 @@ def mark_lost(at: datetime | date | None = None) -> dict[str, Any]:
 
 
 def is_won(cfg: Config, opportunity: Mapping[str, Any]) -> bool:
-    """Selective sync: at (or above) ``mapping.won_percent`` and not lost."""
-    if date_is_set(opportunity.get("OpportunityLostDate")):
-        return False
-    percent = percent_of(opportunity.get("OpportunityPercent"))
-    return percent is not None and percent >= cfg.mapping.won_percent
+    """Selective sync: the opportunity's status by ``mapping.status_table`` is
+    ``confirmed`` or ``completed`` (default: at the won percent and not lost)."""
+    status = status_of(
+        _status_table(cfg),
+        opportunity.get("OpportunityPercent"),
+        opportunity.get("OpportunityLostDate"),
+    )
+    return status in WON_STATUSES
