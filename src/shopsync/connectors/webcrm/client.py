@@ -210,6 +210,8 @@ class WebcrmClient:
         self.responses_429 = 0
         """429 answers received (the client's own pace should keep this at 0)."""
         self.retries = 0
+        self.responses_401 = 0
+        """401 answers to API calls (each followed by one refresh and a resend)."""
         self.last_rate_headers: dict[str, str] = {}
         """Rate-limit headers of the last answer, when the server sends any."""
 
@@ -402,6 +404,8 @@ class WebcrmClient:
                     log.warning("webcrm.rate_limited", endpoint=endpoint, retry_after=wait)
                     self.limiter.pause(wait)
                     continue
+                if status == 401 and authed:
+                    self.responses_401 += 1
                 if status == 401 and authed and not reauthed:
                     reauthed = True
                     log.info("webcrm.unauthorised_refreshing", endpoint=endpoint)

@@ -36,6 +36,24 @@ def format_timestamp(value: datetime) -> str:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
+def parse_timestamp(text: str) -> datetime:
+    """A webCRM date-time as an aware UTC datetime (for ``iter_updated_since``'s ``since``).
+
+    Accepts ``Z`` or an offset, up to 7 fractional digits (.NET writes 7); a value
+    without a zone is read as UTC.
+    """
+    s = text.strip()
+    if s[-1:] in ("z", "Z"):
+        s = s[:-1] + "+00:00"
+    m = re.fullmatch(r"(.*T\d\d:\d\d(?::\d\d)?)\.(\d+)(.*)", s)
+    if m:
+        s = f"{m.group(1)}.{m.group(2)[:6].ljust(6, '0')}{m.group(3)}"
+    value = datetime.fromisoformat(s)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
 def literal(value: Value) -> str:
     """``value`` as a script literal that reads back as exactly that value.
 
