@@ -86,6 +86,13 @@ class WebcrmSeedRequest(SeedRequest):
     organisation_email_field: str | None = None
 
 
+class HookRetrySetting(BaseModel):
+    """``PUT /_emulator/hook-retry``: delay before the first retry (doubling) and attempts."""
+
+    backoff: float = Field(..., gt=0, le=600)
+    max_attempts: int = Field(..., ge=1, le=20)
+
+
 class RateLimitSetting(BaseModel):
     """``PUT /_emulator/rate-limit``: requests per 60 s per application token, 0 = off."""
 
@@ -106,6 +113,8 @@ class Emulator:
     def reset(self) -> None:
         self.store.reset()
         self.hooks.clear()
+        self.hooks.backoff = self.config.hook_backoff
+        self.hooks.max_attempts = self.config.hook_attempts
         self.hooks.set_hooks([])
         self.limiter.clear()
 
@@ -520,6 +529,14 @@ def _emulator_controls(emu: Emulator) -> APIRouter:
         """Every delivery attempt (newest last) and how many wait for a (re)try."""
         require_local(request)
         return json_response({"pending": emu.hooks.pending(), "attempts": emu.hooks.deliveries()})
+
+    @router.put("/hook-retry")
+    async def put_hook_retry(request: Request, body: HookRetrySetting) -> Response:
+        """Tune delivery retries (tests shorten the wait); reset restores the defaults."""
+        require_local(request)
+        emu.hooks.backoff = body.backoff
+        emu.hooks.max_attempts = body.max_attempts
+        return json_response(body.model_dump())
 
     @router.get("/rate-limit")
     async def get_rate_limit(request: Request) -> Response:

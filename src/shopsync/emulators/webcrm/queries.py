@@ -297,9 +297,12 @@ def _only_known_args(node: exp.Expression) -> None:
     known = _KNOWN_ARGS.get(type(node))
     if known is None:
         return  # unsupported node types are refused by the caller, with their own message
-    extra = [k for k, v in node.args.items() if v and k not in known]
+    extra = [_ARG_NAMES.get(k, k) for k, v in node.args.items() if v and k not in known]
     if extra:
         raise QueryError(f"unsupported construct in {_describe(node)} ({', '.join(extra)})")
+
+
+_ARG_NAMES = {"query": "subquery", "unnest": "UNNEST", "escape": "ESCAPE", "collate": "COLLATE"}
 
 
 def _number(text: str) -> int | float:

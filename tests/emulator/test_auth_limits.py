@@ -1,0 +1,144 @@
+"""Tokens (401, expiry, refresh) and the rate limit (429), against an emulator process
+started with ``--rate-limit 5 --token-ttl 2``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shopsync.emulators.launch import RunningServer, start_webcrm_emulator
+from shopsync.emulators.webcrm.ratelimit import RateLimiter
+
+from .conftest import AUTH_CODE, login
+
+LIMIT = 5
+TTL = 2
+
+
+@pytest.fixture(scope="module")
+def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    d: Path = tmp_path_factory.mktemp("strict")
+    with start_webcrm_emulator(
+        d / "strict.sqlite",
+        auth_code=AUTH_CODE,
+        rate_limit=LIMIT,
+        token_ttl=TTL,
+        log_path=d / "strict.log",
+    ) as server:
+        yield server
+
+
+@pytest.fixture
+def fresh(strict: RunningServer) -> RunningServer:
+    """Empty windows and the configured limit for each test."""
+    r = httpx.put(strict.url + "/_emulator/rate-limit", json={"limit": LIMIT})
+    assert r.status_code == 200 and r.json()["limit"] == LIMIT
+    return strict
+
+
+def _get(url: str, token: str | None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    return httpx.get(url + "/Organisations", headers=headers)
+
+
+def test_missing_wrong_or_malformed_token_gets_401(fresh: RunningServer) -> None:
+    for headers in (
+        {},
+        {"Authorization": "Bearer not-a-token"},
+        {"Authorization": "Basic " + login(fresh.url)["AccessToken"]},
+        {"Authorization": "Bearer"},
+    ):
+        r = httpx.get(fresh.url + "/Organisations", headers=headers)
+        assert r.status_code == 401, headers
+        assert r.json()["Message"] == "Authorization has been denied for this request."
+        assert r.headers["WWW-Authenticate"] == "Bearer"
+    # Unauthenticated calls do not use up the application's quota.
+    token = login(fresh.url)["AccessToken"]
+    assert all(_get(fresh.url, token).status_code == 200 for _ in range(LIMIT))
+
+
+def test_wrong_auth_code_is_an_error_token_answer(fresh: RunningServer) -> None:
+    for data in ({"authCode": "nope"}, {}):
+        r = httpx.post(fresh.url + "/Auth/ApiLogin", data=data)
+        assert r.status_code == 401
+        body = r.json()
+        assert body["IsError"] is True and body["AccessToken"] is None and body["Error"]
+        assert AUTH_CODE not in r.text
+
+
+def test_access_tokens_expire_and_refresh_gives_a_new_pair(fresh: RunningServer) -> None:
+    first = login(fresh.url)
+    assert first["ExpiresIn"] == TTL
+    assert _get(fresh.url, first["AccessToken"]).status_code == 200
+    time.sleep(TTL + 0.3)
+    assert _get(fresh.url, first["AccessToken"]).status_code == 401
+
+    r = httpx.post(fresh.url + "/Auth/ApiRefresh", headers={"refreshToken": first["RefreshToken"]})
+    assert r.status_code == 200 and r.json()["IsError"] is False
+    second = r.json()
+    assert _get(fresh.url, second["AccessToken"]).status_code == 200
+    # The spent refresh token is refused; the new one works (here sent as a form field).
+    again = httpx.post(
+        fresh.url + "/Auth/ApiRefresh", headers={"refreshToken": first["RefreshToken"]}
+    )
+    assert again.status_code == 401 and again.json()["IsError"] is True
+    third = httpx.post(
+        fresh.url + "/Auth/ApiRefresh", data={"refreshToken": second["RefreshToken"]}
+    )
+    assert (
+        third.status_code == 200 and _get(fresh.url, third.json()["AccessToken"]).status_code == 200
+    )
+
+
+def test_expire_tokens_control(fresh: RunningServer) -> None:
+    token = login(fresh.url)["AccessToken"]
+    assert _get(fresh.url, token).status_code == 200
+    assert httpx.post(fresh.url + "/_emulator/expire-tokens").json()["expired"] >= 1
+    assert _get(fresh.url, token).status_code == 401
+
+
+def test_rate_limit_is_shared_by_all_tokens_of_an_application(fresh: RunningServer) -> None:
+    tokens = [login(fresh.url)["AccessToken"] for _ in range(3)]  # logins are not counted
+    answers = [_get(fresh.url, tokens[i % 3]).status_code for i in range(LIMIT)]
+    assert answers == [200] * LIMIT
+    for token in tokens:
+        r = _get(fresh.url, token)
+        assert r.status_code == 429
+        retry = int(r.headers["Retry-After"])
+        assert 1 <= retry <= 60
+        body = r.json()
+        assert body == {
+            "RetryAfterSeconds": retry,
+            "Message": f"API calls quota exceeded! maximum admitted {LIMIT} per 1m.",
+            "Type": "TooManyRequestsException",
+        }
+    # The auth endpoints and the controls are outside the limit.
+    assert httpx.post(fresh.url + "/Auth/ApiLogin", data={"authCode": AUTH_CODE}).status_code == 200
+    assert httpx.get(fresh.url + "/_emulator/counters").status_code == 200
+    # Every kind of API call counts: a write is refused too.
+    r = httpx.post(
+        fresh.url + "/Organisations",
+        json={"OrganisationName": "x"},
+        headers={"Authorization": f"Bearer {tokens[0]}"},
+    )
+    assert r.status_code == 429
+
+
+def test_sliding_window_frees_places_as_requests_age() -> None:
+    """Unit level with a short window: a refused request takes no place in it."""
+    limiter = RateLimiter(3, window=0.4)
+    assert [limiter.acquire("a") for _ in range(3)] == [None, None, None]
+    assert limiter.acquire("a") == 1  # refused; Retry-After never below 1 s
+    assert limiter.acquire("b") is None  # another application has its own window
+    for _ in range(20):
+        limiter.acquire("a")  # hammering while limited does not extend the wait
+    time.sleep(0.45)
+    assert [limiter.acquire("a") for _ in range(3)] == [None, None, None]
+    assert limiter.acquire("a") is not None
+    assert limiter.used("a") == 3
+    off = RateLimiter(0)
+    assert all(off.acquire("a") is None for _ in range(1000))
