@@ -48,7 +48,7 @@ from shopsync.engine.streams import (
     webcrm_updated,
 )
 from shopsync.store import repo
-from shopsync.store.models import InboxRecord, Link
+from shopsync.store.models import InboxRecord, Link, Snapshot
 
 log = structlog.get_logger("shopsync.engine")
 
@@ -402,15 +402,21 @@ class Engine:
                 self._done(batch, row)
                 return
             other_id = link.webshop_id if system == WEBCRM else link.webcrm_id
+            snap = repo.get_snapshot(self.s, link)
+            if self._stale(row, snap):
+                self._done(batch, row)
+                return
             other_row = repo.inbox_get(self.s, dt.value, other(system), other_id)
             if other_row is not None and (other_row.id in batch.claimed or other_row.deleted):
+                other_row = None
+            if other_row is not None and self._stale(other_row, snap):
+                self._done(batch, other_row)
                 other_row = None
             batch.claim(other_row)
             item = Item(dt, system, link=link, created_by=link.created_by)
             self._set_rows(item, row, other_row)
-            snap = repo.get_snapshot(self.s, link)
             item.snapshot = snap.props if snap is not None else None
-            if snap is not None:
+            if snap is not None and item.s_raw is None:
                 item.if_match = snap.webshop_version
             self._plan_update(dt, item, batch)
             return
@@ -436,6 +442,15 @@ class Engine:
             self._done(batch, row)
             return
         self._plan_create(dt, row, batch)
+
+    @staticmethod
+    def _stale(row: InboxRecord, snap: Snapshot | None) -> bool:
+        """A staged version older than the one the snapshot already agreed on."""
+        if snap is None or row.updated_at is None:
+            return False
+        seen = snap.webcrm_updated_at if row.system == WEBCRM else snap.webshop_updated_at
+        seen, staged = repo.as_utc(seen), repo.as_utc(row.updated_at)
+        return seen is not None and staged is not None and staged < seen
 
     def _set_rows(self, item: Item, row: InboxRecord, other_row: InboxRecord | None) -> None:
         c_row, s_row = (row, other_row) if row.system == WEBCRM else (other_row, row)
@@ -677,8 +692,7 @@ class Engine:
                 item.s_after = None
                 if fresh is not None and item.link is not None:
                     snap = repo.get_snapshot(self.s, item.link)
-                    item.s_raw = fresh
-                    item.s_row = None
+                    item.s_raw = fresh  # the staged row (if any) is stale now; it still leaves
                     item.shop_body = item.crm_body = None
                     item.if_match = fresh.get("version")
                     item.snapshot = snap.props if snap else None
