@@ -29,7 +29,7 @@ from shopsync.emulators.common.controls import (
 )
 
 from .listing import Listing
-from .problems import Problem, too_many
+from .problems import FieldError, Problem, invalid, too_many
 from .records import RESOURCES, Resource
 from .seeding import seed_store
 from .service import Records, parse_idempotency_key, parse_if_match
@@ -70,6 +70,14 @@ def _auth(token: str) -> Callable[[Request], None]:
     return check
 
 
+def no_query(request: Request) -> None:
+    """Operations without query parameters refuse any (a typo should not pass silently)."""
+    if request.query_params:
+        raise invalid(
+            [FieldError(name, "unknown query parameter") for name in request.query_params]
+        )
+
+
 def _record_routes(router: APIRouter, records: Records, resource: Resource) -> None:
     base = f"/{resource.collection}"
 
@@ -100,11 +108,12 @@ def _record_routes(router: APIRouter, records: Records, resource: Resource) -> N
         await run_in_threadpool(records.delete, resource, record_id, if_match)
         return Response(status_code=204)
 
+    plain = [Depends(no_query)]
     router.add_api_route(base, list_records, methods=["GET"])
-    router.add_api_route(base, create, methods=["POST"])
-    router.add_api_route(base + "/{record_id}", get, methods=["GET"])
-    router.add_api_route(base + "/{record_id}", patch, methods=["PATCH"])
-    router.add_api_route(base + "/{record_id}", delete, methods=["DELETE"])
+    router.add_api_route(base, create, methods=["POST"], dependencies=plain)
+    router.add_api_route(base + "/{record_id}", get, methods=["GET"], dependencies=plain)
+    router.add_api_route(base + "/{record_id}", patch, methods=["PATCH"], dependencies=plain)
+    router.add_api_route(base + "/{record_id}", delete, methods=["DELETE"], dependencies=plain)
 
 
 def _webhook_routes(router: APIRouter, webhooks: Webhooks) -> None:
@@ -122,10 +131,11 @@ def _webhook_routes(router: APIRouter, webhooks: Webhooks) -> None:
         await run_in_threadpool(webhooks.delete, hook_id)
         return Response(status_code=204)
 
-    router.add_api_route("/webhooks", list_hooks, methods=["GET"])
-    router.add_api_route("/webhooks", create_hook, methods=["POST"])
-    router.add_api_route("/webhooks/{hook_id}", get_hook, methods=["GET"])
-    router.add_api_route("/webhooks/{hook_id}", delete_hook, methods=["DELETE"])
+    plain = [Depends(no_query)]
+    router.add_api_route("/webhooks", list_hooks, methods=["GET"], dependencies=plain)
+    router.add_api_route("/webhooks", create_hook, methods=["POST"], dependencies=plain)
+    router.add_api_route("/webhooks/{hook_id}", get_hook, methods=["GET"], dependencies=plain)
+    router.add_api_route("/webhooks/{hook_id}", delete_hook, methods=["DELETE"], dependencies=plain)
 
 
 def _extra_controls(webhooks: Webhooks) -> APIRouter:

@@ -61,7 +61,11 @@ class Listing:
 
     @classmethod
     def from_query(cls, query: Mapping[str, str]) -> Listing:
-        errors: list[FieldError] = []
+        errors = [
+            FieldError(name, "unknown query parameter")
+            for name in query
+            if name not in ("limit", "updated_since", "cursor", "include_deleted")
+        ]
         limit = DEFAULT_LIMIT
         if "limit" in query:
             text = query["limit"]

@@ -227,17 +227,19 @@ class Orders(Resource):
         )
 
     def references(
-        self, session: Session, values: dict[str, Any], current: Any | None
+        self, session: Session, document: dict[str, Any], current: Any | None
     ) -> list[FieldError]:
         errors: list[FieldError] = []
-        customer_id = values["customer_id"]
-        if current is None or customer_id != current.customer_id:
+        customer_id = document.get("customer_id")
+        if isinstance(customer_id, str) and (current is None or customer_id != current.customer_id):
             customer = session.get(CustomerRow, customer_id)
             if customer is None:
                 errors.append(FieldError("customer_id", f"no customer with id {customer_id}"))
             elif customer.deleted:
                 errors.append(FieldError("customer_id", f"customer {customer_id} is deleted"))
-        product_ids = {line["product_id"] for line in values["lines"] if line["product_id"]}
+        lines = document.get("lines")
+        lines = [x for x in lines if isinstance(x, dict)] if isinstance(lines, list) else []
+        product_ids = {x["product_id"] for x in lines if isinstance(x.get("product_id"), str)}
         known = (
             set(session.scalars(select(ProductRow.id).where(ProductRow.id.in_(product_ids))))
             if product_ids
@@ -245,15 +247,16 @@ class Orders(Resource):
         )
         own = {line.id for line in current.lines} if current is not None else set()
         seen: set[str] = set()
-        for index, line in enumerate(values["lines"]):
-            if line["product_id"] and line["product_id"] not in known:
+        for index, line in enumerate(document.get("lines") or []):
+            if not isinstance(line, dict):
+                continue
+            product_id = line.get("product_id")
+            if isinstance(product_id, str) and product_id not in known:
                 errors.append(
-                    FieldError(
-                        f"lines[{index}].product_id", f"no product with id {line['product_id']}"
-                    )
+                    FieldError(f"lines[{index}].product_id", f"no product with id {product_id}")
                 )
-            line_id = line["id"]
-            if line_id is None:
+            line_id = line.get("id")
+            if not isinstance(line_id, str):
                 continue
             if line_id not in own:
                 errors.append(

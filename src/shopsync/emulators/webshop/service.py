@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, false, or_, select
+from sqlalchemy.orm import Session
 
 from .clock import naive, rfc3339
 from .db import IdempotencyRow
@@ -20,7 +21,7 @@ from .listing import Listing
 from .problems import FieldError, Problem, invalid
 from .records import Resource, tombstone
 from .store import Store
-from .validation import merge_patch, validate
+from .validation import check, merge_patch
 from .webhooks import Webhooks
 
 IDEMPOTENCY_KEY = re.compile(r"[!-~]{1,255}")
@@ -127,10 +128,7 @@ class Records:
                             ]
                         )
                     return Created(json.loads(seen.body), replayed=True)
-            values = resource.model_values(validate(resource.model, body))
-            errors = resource.references(session, values, None)
-            if errors:
-                raise invalid(errors)
+            values = self._validated(session, resource, body, None)
             resource.check_unique(session, values, None)
             now = self.store.clock.now()
             row = resource.new_row()
@@ -158,12 +156,9 @@ class Records:
         self._id_or_404(resource, record_id)
         with self.store.write() as session:
             row = self._live(resource, session.get(resource.row_type, record_id), record_id)
-            self._precondition(resource, row, if_match)
             document = merge_patch(resource.writable(row), body)
-            values = resource.model_values(validate(resource.model, document))
-            errors = resource.references(session, values, row)
-            if errors:
-                raise invalid(errors)
+            values = self._validated(session, resource, document, row)
+            self._precondition(resource, row, if_match)
             if values == resource.values(row):
                 return resource.to_api(row)
             resource.check_unique(session, values, row.id)
@@ -189,6 +184,17 @@ class Records:
             row.version += 1
             row.updated_at = naive(now)
             self.webhooks.enqueue(session, f"{resource.name}.deleted", row.id, now)
+
+    @staticmethod
+    def _validated(
+        session: Session, resource: Resource, document: dict[str, Any], current: Any | None
+    ) -> dict[str, Any]:
+        """The document's values, or one 422 naming every bad field (references too)."""
+        model, errors = check(resource.model, document)
+        errors += resource.references(session, document, current)
+        if model is None or errors:
+            raise invalid(errors)
+        return resource.model_values(model)
 
     @staticmethod
     def _precondition(resource: Resource, row: Any, if_match: int | None) -> None:

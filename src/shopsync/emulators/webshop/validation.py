@@ -221,8 +221,8 @@ def _message(error: Any) -> str:
     return message
 
 
-def validate(model: type[_Input], document: dict[str, Any]) -> _Input:
-    """Validate a whole document; one 422 names every bad field.
+def check(model: type[_Input], document: dict[str, Any]) -> tuple[_Input | None, list[FieldError]]:
+    """Validate a whole document: the model, or every bad field (never stops at one).
 
     Strings must be valid Unicode without U+0000 (PostgreSQL cannot store it), and
     read-only fields are refused so a client learns they are not applied.
@@ -231,11 +231,18 @@ def validate(model: type[_Input], document: dict[str, Any]) -> _Input:
     errors += [
         FieldError(key, "read-only: set by the server") for key in READ_ONLY if key in document
     ]
+    result: _Input | None = None
     try:
         result = model.model_validate({k: v for k, v in document.items() if k not in READ_ONLY})
     except ValidationError as exc:
         errors += [FieldError(field_path(tuple(e["loc"])), _message(e)) for e in exc.errors()]
-    if errors:
+    return (None if errors else result), errors
+
+
+def validate(model: type[_Input], document: dict[str, Any]) -> _Input:
+    """``check``, raising the 422."""
+    result, errors = check(model, document)
+    if result is None:
         raise invalid(errors)
     return result
 

@@ -1,0 +1,1 @@
+"""``shopsync check-webshop``: does a server honour the Custom Webshop API contract?"""
