@@ -30,7 +30,7 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from functools import lru_cache
 from typing import Any
 
@@ -140,10 +140,13 @@ def _to_decimal(value: Any) -> Decimal | None:
 
 
 def _quantize(d: Decimal, places: int) -> Decimal:
-    try:
-        q = d.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-    except InvalidOperation:
-        raise MappingError("", f"{d} is too large") from None
+    # Enough digits for any double (up to 1e308); beyond that, a clear error.
+    with localcontext() as dctx:
+        dctx.prec = 400
+        try:
+            q = d.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+        except InvalidOperation:
+            raise MappingError("", f"{d} is too large") from None
     return q if q != 0 else abs(q)  # no "-0.00"
 
 
@@ -180,9 +183,9 @@ def decimal_conversion(
     def norm(value: Any) -> Any:
         try:
             d = dec(value)
+            return None if d is None else _format(d, places, trim)
         except MappingError:
             return norm_text(value)
-        return None if d is None else _format(d, places, trim)
 
     return Conversion(
         name, to_webshop=to_shop, to_webcrm=to_crm, norm_webcrm=norm, norm_webshop=norm
@@ -569,15 +572,18 @@ def vat_codes(table: Mapping[str, Decimal]) -> Conversion:
         raise MappingError("", f"no VAT code for rate {_rate_text(rate)} in mapping.vat_codes")
 
     def norm_crm(value: Any) -> Any:
-        rate = rate_of(value)
-        return _rate_text(rate) if rate is not None else norm_text(value)
+        try:
+            rate = rate_of(value)
+            return _rate_text(rate) if rate is not None else norm_text(value)
+        except MappingError:
+            return norm_text(value)
 
     def norm_shop(value: Any) -> Any:
         try:
             rate = _to_decimal(value)
+            return None if rate is None else _rate_text(rate)
         except MappingError:
             return norm_text(value)
-        return None if rate is None else _rate_text(rate)
 
     return Conversion(
         "vat code",
@@ -738,7 +744,7 @@ def order_status(rules: Sequence[StatusRule]) -> Conversion:
 
 def _norm_ref(value: Any) -> str | None:
     """A reference id as text; webCRM's 0 means none."""
-    if value is None or value == 0 or isinstance(value, bool):
+    if value is None or isinstance(value, bool) or (isinstance(value, int) and value == 0):
         return None
     text = norm_text(value)
     if text is None or text == "0":
