@@ -487,7 +487,7 @@ class WebshopClient:
                 "PATCH", f"{path}/{_id(rid)}", json_body={}, headers={"If-Match": '"0"'}
             )
             if response.status_code == 412:
-                return "conditional update refused as expected (412), nothing changed"
+                return "If-Match refused (412), nothing changed"
             self._raise_for(response, f"PATCH {path}/{{id}}")
             raise WebshopError(
                 f'PATCH {path}/{{id}} with If-Match "0" answered {response.status_code}, '
@@ -500,7 +500,7 @@ class WebshopClient:
             headers={"Idempotency-Key": f"shopsync-check-{time.time_ns()}"},
         )
         if response.status_code == 422:
-            return "empty create refused as expected (422), nothing created"
+            return "empty create refused (422), nothing created"
         self._raise_for(response, f"POST {path}")
         raise WebshopError(
             f"POST {path} with an empty body answered {response.status_code}, not 422"
