@@ -85,7 +85,7 @@ def _run(workdir: Path, organisations: int, customers: int) -> int:
         with Installation(demo_config(crm, shop, workdir)) as inst:
             console.rule("1. initial sync: link what matches, create the rest")
             first = inst.sync()
-            show(first)
+            show(first, limit=12)
             console.rule("2. sync again: nothing changed, so nothing is written")
             second = inst.sync()
             show(second, plan=False)
@@ -116,11 +116,13 @@ def _run(workdir: Path, organisations: int, customers: int) -> int:
     return 0
 
 
-def show(report: RunReport, *, plan: bool = True) -> None:
+def show(report: RunReport, *, plan: bool = True, limit: int = 40) -> None:
     if plan and report.plan:
         table = Table("link", "action", "on", "record", "why / what", title="what the sync did")
-        for line in report.plan:
+        for line in report.plan[:limit]:
             table.add_row(line.datatype, line.action, line.target, line.record, line.detail[:90])
+        if len(report.plan) > limit:
+            table.add_row("…", f"{len(report.plan) - limit} more", "", "", "")
         console.print(table)
     table = Table(title="summary")
     for col in (

@@ -132,10 +132,35 @@ def decide(
                 d.to_webcrm.add(f.name)
                 d.conflicts[f.name] = "webshop"
         elif c_changed and f.direction.to_webshop:
-            d.to_webshop.add(f.name)
+            held = sv if s is not None else snap.get("s")
+            assert c is not None
+            if not _converts_to(f, "webshop", c.raw, held, ctx):
+                d.to_webshop.add(f.name)
         elif s_changed and f.direction.to_webcrm:
-            d.to_webcrm.add(f.name)
+            held = cv if c is not None else snap.get("c")
+            assert s is not None
+            if not _converts_to(f, "webcrm", s.raw, held, ctx):
+                d.to_webcrm.add(f.name)
     return d
+
+
+def _converts_to(
+    f: FieldMap, target: str, raw: Mapping[str, Any], held: Any, ctx: MapContext
+) -> bool:
+    """Would writing this change give the value the target already holds?
+
+    Then there is nothing to write (the change is our own write coming back, or an edit
+    that converges by itself), and writing anyway would be an echo.
+    """
+    try:
+        if target == "webshop":
+            value = f.conversion.to_webshop(f.raw_webcrm(raw), ctx)
+            return bool(f.conversion.norm_webshop(value) == held)
+        probe: dict[str, Any] = {}
+        f.write_webcrm(probe, f.conversion.to_webcrm(f.raw_webshop(raw), ctx))
+        return bool(f.webcrm_value(probe) == held)
+    except Exception:
+        return False
 
 
 def snapshot_after(

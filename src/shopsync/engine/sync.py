@@ -873,7 +873,8 @@ class Engine:
         repo.add_updates(self.s, dt.value, "to_webcrm", 1 if item.crm_sent else 0)
         if link.state == "active":
             s_now = item.s_after if item.s_after is not None else item.s_raw
-            props = snapshot_after(mapping, item.snapshot, item.c_raw, s_now, item.crm_sent)
+            c_raw = {} if item.crm_create else item.c_raw  # a new record holds what was sent
+            props = snapshot_after(mapping, item.snapshot, c_raw, s_now, item.crm_sent)
             version = s_now.get("version") if s_now else None
             repo.put_snapshot(
                 self.s, link, props,

@@ -38,7 +38,9 @@ CRITERIA: dict[Datatype, tuple[str, ...]] = {
 # ----------------------------------------------------------------- normalizers
 
 _VAT_NOISE = re.compile(r"[\s.\-]")
-_VAT_PREFIX = re.compile(r"^([A-Z]{2})(?=[0-9])")
+_VAT_PREFIX = re.compile(r"^([A-Z]{2})(?=[A-Z]?[0-9])")
+"""A country prefix to take the country from: two letters, then a digit (``DK1…``) or
+one more letter and a digit (Austria's ``ATU1…``, Spain's ``ESX1…``)."""
 _VAT_ALIASES = {"EL": "GR"}  # Greece's VAT prefix is EL, its ISO code GR
 
 
@@ -58,15 +60,16 @@ def normalize_vat(vat: Any, country: Any = None) -> str | None:
         return None
     v = _VAT_NOISE.sub("", text).upper()
     cc = country_code(str(country)) if norm_text(country) else None
+    if cc is None and (m := _VAT_PREFIX.match(v)):
+        found = _VAT_ALIASES.get(m.group(1), m.group(1))
+        if country_code(found) == found:
+            cc = found
     if cc == "NO" or v.startswith("NO"):
         v = v.removesuffix("MVA")
-    prefix = _VAT_PREFIX.match(v)
-    if prefix:
-        found = _VAT_ALIASES.get(prefix.group(1), prefix.group(1))
-        if cc is None and country_code(found) == found:
-            cc = found
-        if found == cc:
-            v = v[2:]
+    for prefix in (cc, *(k for k, c in _VAT_ALIASES.items() if c == cc)):
+        if prefix and v.startswith(prefix):
+            v = v[len(prefix) :]
+            break
     if not v:
         return None
     return f"{cc}{v}" if cc else v
