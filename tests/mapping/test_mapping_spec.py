@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from mapping_fakes import FakeContext
 
-from conftest import DATAFLOW
+from conftest import DATAFLOW, REPO
 from shopsync.config.model import Config, Datatype, FieldsConfig
 from shopsync.connectors.webcrm.schema import ENTITIES
 from shopsync.engine.mapping import mappings
@@ -347,3 +347,25 @@ def test_row_converts(row: SpecRow, way: str) -> None:
 def test_every_sample_is_a_spec_row() -> None:
     spec_keys = {(r.datatype, r.webcrm, r.webshop) for r in SPEC}
     assert set(SAMPLES) <= spec_keys
+
+
+# ------------------------------------------------------------- docs/mapping.md
+
+DOC = REPO / "docs" / "mapping.md"
+
+
+@pytest.mark.parametrize("datatype", list(Datatype))
+def test_docs_list_every_code_row(datatype: Datatype) -> None:
+    rows = [ln for ln in DOC.read_text(encoding="utf-8").splitlines() if ln.startswith("| ")]
+    lm = MAPPINGS[datatype]
+    for f in lm.fields:
+        conv = "constant" if f.conversion.name.startswith("constant ") else f.conversion.name
+        crm = ", ".join(f.webcrm) if len(f.webcrm) > 1 else (f.webcrm[0] if f.webcrm else "—")
+        hits = [
+            ln
+            for ln in rows
+            if f"| {f.webshop} | {f.direction.value} | `{conv}" in ln
+            and crm in ln
+            and ln.rstrip().endswith(f"| {f.name} |")
+        ]
+        assert hits, f"docs/mapping.md has no row {crm} {f.direction.value} {f.webshop} `{conv}`"
