@@ -37,6 +37,7 @@ from shopsync.emulators.webcrm.errors import (
     bad_request,
     json_response,
     not_found,
+    raw_json_response,
     too_many_requests,
     unauthorized,
 )
@@ -337,8 +338,10 @@ def _entity_routes(router: APIRouter, emu: Emulator, entity: EntitySpec) -> None
                 except ValueError:
                     raise bad_request(f"{label}: {text!r} is not a date-time", label) from None
             col = q(entity.updated_at_field)
-            rows = store.page(name, page, size, where=f"{col} >= ? AND {col} < ?", params=bounds)
-            return json_response(rows)
+            rows = store.page_json(
+                name, page, size, where=f"{col} >= ? AND {col} < ?", params=bounds
+            )
+            return raw_json_response(rows)
 
     if name == OPPORTUNITY.name:
 
@@ -349,26 +352,26 @@ def _entity_routes(router: APIRouter, emu: Emulator, entity: EntitySpec) -> None
             """The quotation lines of one opportunity, by line id."""
             if not store.exists(name, id):
                 raise not_found(f"{name} {id} does not exist")
-            rows = store.page(
+            rows = store.page_json(
                 QUOTATIONLINE.name,
                 page,
                 size,
                 where=f"{q('QuotationLineOpportunityId')} = ?",
                 params=(id,),
             )
-            return json_response(rows)
+            return raw_json_response(rows)
 
     @router.get(f"/{coll}", tags=[coll])
     async def list_records(page: Page = 1, size: Size = DEFAULT_PAGE_SIZE) -> Response:
         """One page of records, by id ascending; an empty array past the end."""
-        return json_response(store.page(name, page, size))
+        return raw_json_response(store.page_json(name, page, size))
 
     @router.get(f"/{coll}/{{id}}", tags=[coll])
     async def get_record(id: int) -> Response:
-        row = store.get(name, id)
+        row = store.get_json(name, id)
         if row is None:
             raise not_found(f"{name} {id} does not exist")
-        return json_response(row)
+        return raw_json_response(row)
 
     @router.post(f"/{coll}", tags=[coll])
     async def create_record(request: Request) -> Response:
@@ -513,10 +516,10 @@ def _extra_routes(router: APIRouter, emu: Emulator) -> None:
             query = compile_script(script)
         except QueryError as exc:
             raise bad_request(f"script: {exc}", "script") from None
-        rows = emu.store.page(
+        rows = emu.store.page_json(
             query.entity.name, page, size, where=query.where, params=query.params, order=query.order
         )
-        return json_response(rows)
+        return raw_json_response(rows)
 
 
 # --------------------------------------------------------------------------- controls

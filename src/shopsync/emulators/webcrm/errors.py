@@ -23,6 +23,11 @@ def json_response(
     )
 
 
+def raw_json_response(text: str) -> Response:
+    """An answer whose JSON text is already made (stored rows joined into an array)."""
+    return Response(text.encode("utf-8"), media_type="application/json")
+
+
 class ApiError(Exception):
     """Raised anywhere in a request; turned into a JSON error answer."""
 
