@@ -68,13 +68,20 @@ class _Table:
     columns: tuple[str, ...]
     bool_positions: tuple[int, ...]
     select: str
+    insert: str
+    """INSERT of every column plus the JSON text, in ``columns`` order."""
 
     @classmethod
     def of(cls, spec: EntitySpec) -> _Table:
         columns = tuple(f.name for f in spec.fields)
         bools = tuple(i for i, f in enumerate(spec.fields) if f.type == "boolean")
         select = f"SELECT {', '.join(q(c) for c in columns)} FROM {q(spec.name)}"
-        return cls(spec, columns, bools, select)
+        all_cols = [*columns, JSON_COLUMN]
+        insert = (
+            f"INSERT INTO {q(spec.name)} ({', '.join(q(c) for c in all_cols)}) "
+            f"VALUES ({', '.join('?' for _ in all_cols)})"
+        )
+        return cls(spec, columns, bools, select, insert)
 
     def blank(self) -> dict[str, Any]:
         """Every DTO field, null: the start of a new or replaced record."""
@@ -141,6 +148,7 @@ class Store:
         self.clock = clock or MonotonicClock()
         self.tables = {name: _Table.of(spec) for name, spec in ENTITIES.items()}
         self._lock = threading.RLock()
+        self._next_ids: dict[str, int] = {}
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -169,6 +177,7 @@ class Store:
         """One write transaction (``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on error)."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
+            self._next_ids.clear()
             try:
                 yield self._db
             except BaseException:
@@ -305,22 +314,24 @@ class Store:
                 if found is None:
                     raise FieldError(field, f"organisation {org} does not exist")
 
-    @staticmethod
-    def _next_id(db: sqlite3.Connection, entity: str, id_field: str) -> int:
-        """The id AUTOINCREMENT would give next (ids are never reused, as in webCRM)."""
-        row = db.execute(f"SELECT MAX({q(id_field)}) FROM {q(entity)}").fetchone()
-        seq = db.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (entity,)).fetchone()
-        return max(int(row[0] or 0), int(seq[0]) if seq else 0) + 1
+    def _next_id(self, db: sqlite3.Connection, entity: str, id_field: str) -> int:
+        """The id AUTOINCREMENT would give next (ids are never reused, as in webCRM).
+
+        Looked up once per transaction and then counted on (the transaction holds the
+        write lock, so nobody else inserts meanwhile).
+        """
+        rid = self._next_ids.get(entity)
+        if rid is None:
+            row = db.execute(f"SELECT MAX({q(id_field)}) FROM {q(entity)}").fetchone()
+            seq = db.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (entity,)).fetchone()
+            rid = max(int(row[0] or 0), int(seq[0]) if seq else 0) + 1
+        self._next_ids[entity] = rid + 1
+        return rid
 
     def _write_row(self, db: sqlite3.Connection, entity: str, record: dict[str, Any]) -> None:
         """INSERT a complete record: its columns and its JSON, from the same dict."""
         table = self.tables[entity]
-        cols = [*table.columns, JSON_COLUMN]
-        db.execute(
-            f"INSERT INTO {q(entity)} ({', '.join(q(c) for c in cols)}) "
-            f"VALUES ({', '.join('?' for _ in cols)})",
-            (*record.values(), table.dump(record)),
-        )
+        db.execute(table.insert, (*record.values(), table.dump(record)))
 
     def _insert(
         self, db: sqlite3.Connection, entity: str, values: dict[str, Any], user: str
@@ -425,11 +436,6 @@ class Store:
         """Bulk insert for the seeder: rows carry their ids; no checks, no hooks."""
         table = self.tables[entity]
         spec = table.spec
-        cols = [*table.columns, JSON_COLUMN]
-        sql = (
-            f"INSERT INTO {q(entity)} ({', '.join(q(c) for c in cols)}) "
-            f"VALUES ({', '.join('?' for _ in cols)})"
-        )
         n = 0
 
         def tuples() -> Iterator[tuple[Any, ...]]:
@@ -447,7 +453,7 @@ class Store:
                 yield (*record.values(), table.dump(record))
 
         with self.transaction() as db:
-            db.executemany(sql, tuples())
+            db.executemany(table.insert, tuples())
         return n
 
     # ------------------------------------------------------------------ hooks
