@@ -8,6 +8,7 @@ suite created is deleted at the end (tombstones remain, as the contract wants).
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -21,7 +22,9 @@ from .shop import CheckFailed, CheckSkipped, Shop
 
 Status = Literal["pass", "fail", "skip"]
 FUZZ_EXAMPLES = 10
-"""Schemathesis examples per operation and pass: ~300 requests, a few seconds locally."""
+"""Schemathesis examples per operation and pass (~300 requests); ``SHOPSYNC_CHECK_EXAMPLES``
+sets another number (more for a deeper run, fewer for a quick one)."""
+EXAMPLES_ENV = "SHOPSYNC_CHECK_EXAMPLES"
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,14 @@ def run_conformance(url: str, token: str) -> int:
     """The ``check-webshop`` command: 0 when every check passed (or was skipped)."""
     console = Console(highlight=False)
     started = time.monotonic()
-    results = run_checks(url, token)
+    examples = FUZZ_EXAMPLES
+    if os.environ.get(EXAMPLES_ENV):
+        try:
+            examples = max(1, int(os.environ[EXAMPLES_ENV]))
+        except ValueError:
+            console.print(f"[red]{EXAMPLES_ENV} must be a whole number[/red]")
+            return 2
+    results = run_checks(url, token, examples=examples)
     render(results, url, console)
     failed = any(r.status == "fail" for r in results)
     verdict = "[bold red]does not conform[/bold red]" if failed else "[green]conforms[/green]"

@@ -209,6 +209,7 @@ def create_app(db: str, token: str, *, seed: int | None = None) -> FastAPI:
 
     async def reset() -> None:
         await run_in_threadpool(store.reset)
+        webhooks.settings = RetrySettings()
 
     async def seed_endpoint(body: SeedRequest) -> dict[str, Any]:
         def work() -> dict[str, Any]:

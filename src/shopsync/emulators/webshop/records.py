@@ -20,7 +20,7 @@ from shopsync.contract.money import LineAmounts, format_money, format_plain, ord
 from .clock import rfc3339
 from .db import CustomerRow, OrderLineRow, OrderRow, ProductRow, RecordMixin, new_id
 from .problems import FieldError, Problem
-from .validation import CustomerIn, OrderIn, ProductIn, _Input
+from .validation import CustomerIn, OrderIn, ProductIn, _Input, storable
 
 ADDRESS_KEYS = ("line1", "line2", "postal_code", "city", "region", "country")
 MONEY_FIELDS = frozenset({"unit_price", "list_price", "cost_price", "total_excl_vat"})
@@ -231,7 +231,7 @@ class Orders(Resource):
     ) -> list[FieldError]:
         errors: list[FieldError] = []
         customer_id = document.get("customer_id")
-        if isinstance(customer_id, str) and (current is None or customer_id != current.customer_id):
+        if storable(customer_id) and (current is None or customer_id != current.customer_id):
             customer = session.get(CustomerRow, customer_id)
             if customer is None:
                 errors.append(FieldError("customer_id", f"no customer with id {customer_id}"))
@@ -239,7 +239,7 @@ class Orders(Resource):
                 errors.append(FieldError("customer_id", f"customer {customer_id} is deleted"))
         lines = document.get("lines")
         lines = [x for x in lines if isinstance(x, dict)] if isinstance(lines, list) else []
-        product_ids = {x["product_id"] for x in lines if isinstance(x.get("product_id"), str)}
+        product_ids = {x["product_id"] for x in lines if storable(x.get("product_id"))}
         known = (
             set(session.scalars(select(ProductRow.id).where(ProductRow.id.in_(product_ids))))
             if product_ids
@@ -251,7 +251,7 @@ class Orders(Resource):
             if not isinstance(line, dict):
                 continue
             product_id = line.get("product_id")
-            if isinstance(product_id, str) and product_id not in known:
+            if storable(product_id) and product_id not in known:
                 errors.append(
                     FieldError(f"lines[{index}].product_id", f"no product with id {product_id}")
                 )

@@ -260,6 +260,11 @@ def parse_body(raw: bytes) -> dict[str, Any]:
     return data
 
 
+def storable(value: Any) -> bool:
+    """A string any database can compare against (references are looked up only then)."""
+    return isinstance(value, str) and 0 < len(value) <= 100 and not _bad_strings(value, ())
+
+
 def string_errors(document: Any) -> list[FieldError]:
     """Strings PostgreSQL could not store: with U+0000, or with lone surrogates."""
     return [FieldError(path, message) for path, message in _bad_strings(document, ())]

@@ -15,6 +15,7 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -143,7 +144,13 @@ class Webhooks:
             rows = session.scalars(select(WebhookRow).order_by(WebhookRow.created_at))
             return [subscription_api(r) for r in rows]
 
+    @staticmethod
+    def _known_form(webhook_id: str) -> None:
+        if not re.fullmatch(r"whk_[0-9a-f]{32}", webhook_id):
+            raise Problem(404, "not-found", f"no webhook with id {webhook_id}")
+
     def get(self, webhook_id: str) -> dict[str, Any]:
+        self._known_form(webhook_id)
         with self.store.read() as session:
             row = session.get(WebhookRow, webhook_id)
             if row is None:
@@ -151,6 +158,7 @@ class Webhooks:
             return subscription_api(row)
 
     def delete(self, webhook_id: str) -> None:
+        self._known_form(webhook_id)
         with self.store.write() as session:
             row = session.get(WebhookRow, webhook_id)
             if row is None:

@@ -1,0 +1,141 @@
+"""``shopsync check-webshop`` against the reference server (SQLite, PostgreSQL) and a broken one."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from rich.console import Console
+from tests.conftest import WEBSHOP_TOKEN
+
+from shopsync.conformance.checks import CHECKS
+from shopsync.conformance.runner import Result, render, run_checks, summary
+from shopsync.emulators.launch import RunningServer, free_port, start_webshop_server
+
+EXAMPLES = 3
+"""Schemathesis examples per operation in the tests (the command's default is 10)."""
+BROKEN = Path(__file__).with_name("broken_shop.py")
+
+
+def failures(results: list[Result]) -> dict[str, str]:
+    return {r.name: r.detail for r in results if r.status == "fail"}
+
+
+def assert_all_pass(results: list[Result]) -> None:
+    assert failures(results) == {}
+    assert len(results) == len(CHECKS) + 3  # the gate, the checks, two schemathesis passes
+    assert [r.status for r in results].count("pass") == len(results)
+
+
+def leftovers(url: str, token: str, since: str) -> list[str]:
+    """Live records changed since ``since``: the suite must have deleted what it made."""
+    headers = {"Authorization": f"Bearer {token}"}
+    found = []
+    for collection in ("customers", "products", "orders"):
+        page = httpx.get(
+            f"{url}/{collection}",
+            params={"updated_since": since, "limit": "1000"},
+            headers=headers,
+            timeout=30,
+        ).json()
+        found += [f"{collection}/{r['id']}" for r in page["items"]]
+    return found
+
+
+def test_reference_server_on_sqlite_passes(reset_webshop: RunningServer) -> None:
+    marker = httpx.post(
+        reset_webshop.url + "/customers",
+        json={"name": "before the run"},
+        headers={"Authorization": f"Bearer {WEBSHOP_TOKEN}"},
+    ).json()
+    results = run_checks(reset_webshop.url, WEBSHOP_TOKEN, examples=EXAMPLES)
+    assert_all_pass(results)
+    assert [r.name for r in results if "schemathesis" in r.name] and all(
+        "operations" in r.detail for r in results if "schemathesis" in r.name
+    )
+    # Everything the suite created is deleted again; the shop's own record is untouched.
+    assert leftovers(reset_webshop.url, WEBSHOP_TOKEN, marker["updated_at"]) == [
+        f"customers/{marker['id']}"
+    ]
+
+
+@pytest.mark.postgres
+def test_reference_server_on_postgresql_passes(pg_url: str, tmp_path: Path) -> None:
+    with start_webshop_server(pg_url, token="pg-token", log_path=tmp_path / "pg.log") as server:
+        results = run_checks(server.url, "pg-token", examples=EXAMPLES)
+    assert_all_pass(results)
+
+
+@pytest.fixture
+def broken_shop(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    log = open(tmp_path / "broken.log", "wb")  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, str(BROKEN), "--port", str(port), "--db", str(tmp_path / "b.sqlite"),
+         "--token", "broken-token"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, (tmp_path / "broken.log").read_text()
+            try:
+                if httpx.get(url + "/_webshop/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the broken shop did not start"
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(15)
+        log.close()
+
+
+def test_check_webshop_fails_a_broken_server_with_reasons(broken_shop: str) -> None:
+    env = {**os.environ, "SHOPSYNC_CHECK_EXAMPLES": "2", "COLUMNS": "400", "NO_COLOR": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "shopsync", "check-webshop", broken_shop, "--token", "broken-token"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    out = done.stdout
+    assert done.returncode == 1, out + done.stderr
+    rows = {line.split("│")[2].strip(): line for line in out.splitlines() if line.count("│") >= 5}
+    idem = rows["idempotent create (Idempotency-Key)"]
+    assert "FAIL" in idem
+    assert "same Idempotency-Key must return the first answer (201, customer" in idem
+    conditional = rows["conditional update (If-Match → 412)"]
+    assert "FAIL" in conditional and "expected 412" in conditional
+    # The rules the broken server still keeps pass.
+    for name in ("customers: create, read, merge-patch, delete", "tombstones with include_deleted",
+                 "cursor paging stable while records change"):  # fmt: skip
+        assert "PASS" in rows[name], rows[name]
+    assert "failed" in out.splitlines()[-1] and "does not conform" in out
+    assert "broken-token" not in out
+
+
+def test_the_table_and_summary_read_well() -> None:
+    results = [
+        Result("a check", "pass", "fine", 0.1),
+        Result("another", "fail", "expected 412: PATCH /customers/x → 200 {}", 0.2),
+        Result("optional", "skip", "not implemented", 0.0),
+    ]
+    console = Console(record=True, width=160, color_system=None)
+    render(results, "http://shop.test", console)
+    text = console.export_text()
+    assert "PASS" in text and "FAIL" in text and "SKIP" in text and "expected 412" in text
+    assert summary(results) == "1 passed, 1 failed, 1 skipped"
+
+
+def test_unreachable_server_fails_once_and_skips_the_rest() -> None:
+    results = run_checks(f"http://127.0.0.1:{free_port()}", "t", examples=1)
+    assert results[0].status == "fail" and "no answer" in results[0].detail
+    assert {r.status for r in results[1:]} == {"skip"}
