@@ -65,7 +65,12 @@ def _fuzz_check(mode: str, examples: int) -> Check:
                 f"{len(report.failures)} of {report.operations} operations failed\n"
                 + "\n".join(lines)
             )
-        return f"{report.operations} operations, {report.requests} generated requests"
+        answers = ", ".join(f"{k}: {v}" for k, v in sorted(report.statuses.items()))
+        if mode == "positive" and not report.statuses.get("2xx"):
+            raise CheckFailed(
+                f"no valid request was accepted ({answers}): is the token right for every operation?"
+            )
+        return f"{report.operations} operations, {report.requests} generated requests ({answers})"
 
     return check
 
