@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import orjson
 from starlette.responses import Response
 
 UNAUTHORIZED = "Authorization has been denied for this request."
@@ -14,9 +14,8 @@ def json_response(
     body: Any, status_code: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
     """A JSON answer encoded once, without FastAPI's per-field encoder (lists are big)."""
-    data = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     return Response(
-        data.encode("utf-8"),
+        orjson.dumps(body),
         status_code=status_code,
         headers=headers,
         media_type="application/json",
