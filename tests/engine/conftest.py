@@ -43,6 +43,16 @@ class Env:
         time.sleep(0.002)  # distinct timestamps between an edit and the next read
         return self.inst.sync(**kw)
 
+    def fresh_state(self) -> None:
+        """A new, empty state database (same servers, same config otherwise)."""
+        import uuid
+
+        self.inst.close()
+        url = self.state_url.rsplit("/", 1)[0] + f"/state-{uuid.uuid4().hex[:8]}.sqlite"
+        self.inst = Installation(
+            self.inst.config.model_copy(update={"state": StateConfig(url=url)})
+        )
+
     def reconfigure(self, **changes: Any) -> None:
         """Swap in a changed config (same servers and state)."""
         self.inst.close()

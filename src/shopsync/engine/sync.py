@@ -35,6 +35,7 @@ from shopsync.config.model import Config, Datatype, ShareConfig
 from shopsync.engine.binder import Binder
 from shopsync.engine.differ import Decision, Props, Side, decide, snapshot_after
 from shopsync.engine.mapping.base import LinkMapping, MappingError, Unresolved
+from shopsync.engine.mapping.orders import is_won
 from shopsync.engine.matching import Matcher
 from shopsync.engine.ports import WebcrmPort, WebshopPort
 from shopsync.engine.report import PlanLine, RunReport
@@ -381,7 +382,7 @@ class Engine:
             dt is Datatype.orders
             and system == WEBCRM
             and self.config.selective.only_won_opportunities
-            and data.get("OpportunityPercent") != self.config.mapping.won_percent
+            and not is_won(self.config, data)
         ):
             return "selective sync: only won opportunities become orders"
         return None

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from shopsync.store.models import (
@@ -97,6 +97,11 @@ def active_links(s: Session, datatype: str) -> Iterable[Link]:
         .where(Link.datatype == datatype, Link.state == "active")
         .execution_options(yield_per=1000)
     )
+
+
+def select_links(datatype: str) -> Select[tuple[Link]]:
+    """All links of a datatype, whatever their state."""
+    return select(Link).where(Link.datatype == datatype).order_by(Link.id)
 
 
 def count_links(s: Session, datatype: str) -> dict[str, int]:
