@@ -14,18 +14,74 @@ C = Datatype.customers
 # (webCRM field, webshop path, a new webCRM value, the webshop value it becomes,
 #  a new webshop value, the webCRM value it becomes)
 ROWS: list[tuple[str, str, Any, Any, Any, Any]] = [
-    ("OrganisationName", "name", "Ærø Møbler ApS", "Ærø Møbler ApS", "Straße & Söhne GmbH", "Straße & Söhne GmbH"),
-    ("OrganisationAddress", "billing_address.line1", "Østergade 1", "Østergade 1", "Königsallee 9", "Königsallee 9"),
+    (
+        "OrganisationName",
+        "name",
+        "Ærø Møbler ApS",
+        "Ærø Møbler ApS",
+        "Straße & Söhne GmbH",
+        "Straße & Söhne GmbH",
+    ),
+    (
+        "OrganisationAddress",
+        "billing_address.line1",
+        "Østergade 1",
+        "Østergade 1",
+        "Königsallee 9",
+        "Königsallee 9",
+    ),
     ("OrganisationPostCode", "billing_address.postal_code", "2100", "2100", "40212", "40212"),
-    ("OrganisationCity", "billing_address.city", "København Ø", "København Ø", "Düsseldorf", "Düsseldorf"),
-    ("OrganisationState", "billing_address.region", "Hovedstaden", "Hovedstaden", "Bayern", "Bayern"),
+    (
+        "OrganisationCity",
+        "billing_address.city",
+        "København Ø",
+        "København Ø",
+        "Düsseldorf",
+        "Düsseldorf",
+    ),
+    (
+        "OrganisationState",
+        "billing_address.region",
+        "Hovedstaden",
+        "Hovedstaden",
+        "Bayern",
+        "Bayern",
+    ),
     ("OrganisationCountry", "billing_address.country", "Sverige", "SE", "NO", "Norway"),
-    ("OrganisationDeliveryAddress", "shipping_address.line1", "Lagervej 3", "Lagervej 3", "Hafen 2", "Hafen 2"),
-    ("OrganisationDeliveryPostCode", "shipping_address.postal_code", "7100", "7100", "20457", "20457"),
+    (
+        "OrganisationDeliveryAddress",
+        "shipping_address.line1",
+        "Lagervej 3",
+        "Lagervej 3",
+        "Hafen 2",
+        "Hafen 2",
+    ),
+    (
+        "OrganisationDeliveryPostCode",
+        "shipping_address.postal_code",
+        "7100",
+        "7100",
+        "20457",
+        "20457",
+    ),
     ("OrganisationDeliveryCity", "shipping_address.city", "Vejle", "Vejle", "Hamburg", "Hamburg"),
-    ("OrganisationTelephone", "phone", "+45 11 22 33 44", "+45 11 22 33 44", "+49 40 999", "+49 40 999"),
+    (
+        "OrganisationTelephone",
+        "phone",
+        "+45 11 22 33 44",
+        "+45 11 22 33 44",
+        "+49 40 999",
+        "+49 40 999",
+    ),
     ("OrganisationWww", "website", "www.ny.dk", "www.ny.dk", "https://neu.de", "https://neu.de"),
-    ("OrganisationVatNumber", "vat_number", "DK87654321", "DK87654321", "DE999999999", "DE999999999"),
+    (
+        "OrganisationVatNumber",
+        "vat_number",
+        "DK87654321",
+        "DK87654321",
+        "DE999999999",
+        "DE999999999",
+    ),
 ]
 
 
@@ -117,16 +173,33 @@ def test_new_customer_creates_organisation(env: Env) -> None:
     ("crm_fields", "shop_fields"),
     [
         # 1. VAT normalized: spaces/dots/dashes, case, a country prefix equal to the country
-        ({"OrganisationVatNumber": "dk 12.34-56.78"},
-         {"vat_number": "12345678", "website": None,
-          "billing_address": {"line1": None, "country": "DK"}}),
+        (
+            {"OrganisationVatNumber": "dk 12.34-56.78"},
+            {
+                "vat_number": "12345678",
+                "website": None,
+                "billing_address": {"line1": None, "country": "DK"},
+            },
+        ),
         # 2. website host without www.
-        ({"OrganisationVatNumber": None, "OrganisationWww": "http://www.Aeble.dk/om"},
-         {"vat_number": None, "website": "https://aeble.dk"}),
+        (
+            {"OrganisationVatNumber": None, "OrganisationWww": "http://www.Aeble.dk/om"},
+            {"vat_number": None, "website": "https://aeble.dk"},
+        ),
         # 3. normalized name with postal code
-        ({"OrganisationVatNumber": None, "OrganisationWww": None, "OrganisationName": "Nørre  Æble ApS"},
-         {"vat_number": None, "website": None, "name": "nørre æble aps",
-          "billing_address": {"postal_code": "8000", "country": "DK"}}),
+        (
+            {
+                "OrganisationVatNumber": None,
+                "OrganisationWww": None,
+                "OrganisationName": "Nørre  Æble ApS",
+            },
+            {
+                "vat_number": None,
+                "website": None,
+                "name": "nørre æble aps",
+                "billing_address": {"postal_code": "8000", "country": "DK"},
+            },
+        ),
     ],
     ids=["vat", "website", "name+postcode"],
 )
@@ -146,7 +219,9 @@ def test_onboarding_merge_links_instead_of_duplicating(
 
 
 def test_merge_never_overwrites_with_an_empty_value(env: Env) -> None:
-    org_id = env.crm_create("Organisation", org(OrganisationTelephone=None, OrganisationCity="Aarhus C"))
+    org_id = env.crm_create(
+        "Organisation", org(OrganisationTelephone=None, OrganisationCity="Aarhus C")
+    )
     shop = env.shop_create(
         "customers",
         customer(name="Nørre Æble ApS", vat_number="DK12345678", phone="+45 99 99 99 99",
@@ -210,7 +285,8 @@ def test_email_not_synced_by_default(env: Env) -> None:
 def test_name_too_long_for_webcrm_is_put_aside_and_does_not_block(env: Env) -> None:
     too_long = {"line1": "Hauptstraße 5", "city": "Ø" * 51, "country": "DE"}  # webCRM: max 50
     bad = env.shop_create(
-        "customers", customer(name="Lang By", vat_number="DE1", website=None, billing_address=too_long)
+        "customers",
+        customer(name="Lang By", vat_number="DE1", website=None, billing_address=too_long),
     )
     good = env.shop_create("customers", customer(name="God Kunde", vat_number="DE2", website=None))
     report = env.sync()

@@ -65,7 +65,9 @@ def cust(**kw: Any) -> dict[str, Any]:
     return base
 
 
-def apply(c: dict[str, Any], s: dict[str, Any], snap: Any, tc: datetime, ts: datetime) -> tuple[dict[str, Any], dict[str, Any], Any]:
+def apply(
+    c: dict[str, Any], s: dict[str, Any], snap: Any, tc: datetime, ts: datetime
+) -> tuple[dict[str, Any], dict[str, Any], Any]:
     """Decide, write each side as the engine would, and store the snapshot."""
     d = decide(MAP, snap, Side(c, tc), Side(s, ts), CTX)
     shop_body = MAP.to_webshop(c, CTX, d.to_webshop) if d.to_webshop else {}
@@ -90,7 +92,7 @@ def test_one_sided_change_flows_to_the_other_side() -> None:
 
 
 def test_emptied_value_flows_too() -> None:
-    c, s, snap = apply(org(), cust(), None, T0, T0)
+    c, _s, snap = apply(org(), cust(), None, T0, T0)
     d = decide(MAP, snap, Side(c, T0), Side(cust(phone=None), T0 + timedelta(1)), CTX)
     assert d.to_webcrm == {"phone"}
     assert MAP.to_webcrm(cust(phone=None), CTX, d.to_webcrm)["OrganisationTelephone"] in (None, "")
@@ -115,8 +117,10 @@ def test_merge_never_lets_an_empty_value_overwrite() -> None:
 
 
 def test_country_spelling_is_not_a_change() -> None:
-    c, s, snap = apply(org(), cust(), None, T0, T0)
-    d = decide(MAP, snap, Side(org(OrganisationCountry="Denmark"), T0 + timedelta(1)), Side(s, T0), CTX)
+    _c, s, snap = apply(org(), cust(), None, T0, T0)
+    d = decide(
+        MAP, snap, Side(org(OrganisationCountry="Denmark"), T0 + timedelta(1)), Side(s, T0), CTX
+    )
     assert not d.to_webshop and not d.to_webcrm
 
 

@@ -13,6 +13,7 @@ database). After every sync:
 from __future__ import annotations
 
 import itertools
+
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st

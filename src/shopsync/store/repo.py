@@ -99,7 +99,7 @@ def active_links(s: Session, datatype: str) -> Iterable[Link]:
     )
 
 
-def select_links(datatype: str) -> Select[tuple[Link]]:
+def select_links(datatype: str) -> Select[Link]:
     """All links of a datatype, whatever their state."""
     return select(Link).where(Link.datatype == datatype).order_by(Link.id)
 
