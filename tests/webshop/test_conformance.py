@@ -12,11 +12,19 @@ from pathlib import Path
 import httpx
 import pytest
 from rich.console import Console
-from tests.conftest import WEBSHOP_TOKEN
 
-from shopsync.conformance.checks import CHECKS
+from shopsync.conformance.checks import (
+    CHECKS,
+    Check,
+    check_cursor_stability,
+    check_decimals,
+    check_products,
+    check_tombstones,
+)
 from shopsync.conformance.runner import Result, render, run_checks, summary
+from shopsync.conformance.shop import CheckFailed, Shop
 from shopsync.emulators.launch import RunningServer, free_port, start_webshop_server
+from tests.conftest import WEBSHOP_TOKEN
 
 EXAMPLES = 3
 """Schemathesis examples per operation in the tests (the command's default is 10)."""
@@ -72,8 +80,9 @@ def test_reference_server_on_postgresql_passes(pg_url: str, tmp_path: Path) -> N
     assert_all_pass(results)
 
 
-@pytest.fixture
-def broken_shop(tmp_path: Path) -> Iterator[str]:
+@pytest.fixture(scope="module")
+def broken_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    tmp_path = tmp_path_factory.mktemp("broken")
     port = free_port()
     log = open(tmp_path / "broken.log", "wb")  # noqa: SIM115
     process = subprocess.Popen(
@@ -100,7 +109,13 @@ def broken_shop(tmp_path: Path) -> Iterator[str]:
         log.close()
 
 
-def test_check_webshop_fails_a_broken_server_with_reasons(broken_shop: str) -> None:
+def breaking(url: str, *breaks: str) -> str:
+    httpx.put(url + "/_broken", json={"breaks": list(breaks)}).raise_for_status()
+    return url
+
+
+def test_check_webshop_fails_a_broken_server_with_reasons(broken_server: str) -> None:
+    broken_shop = breaking(broken_server, "idempotency", "if-match")
     env = {**os.environ, "SHOPSYNC_CHECK_EXAMPLES": "2", "COLUMNS": "400", "NO_COLOR": "1"}
     done = subprocess.run(
         [sys.executable, "-m", "shopsync", "check-webshop", broken_shop, "--token", "broken-token"],
@@ -120,6 +135,33 @@ def test_check_webshop_fails_a_broken_server_with_reasons(broken_shop: str) -> N
         assert "PASS" in rows[name], rows[name]
     assert "failed" in out.splitlines()[-1] and "does not conform" in out
     assert "broken-token" not in out
+
+
+@pytest.mark.parametrize(
+    ("breaks", "check", "reason"),
+    [
+        (("cursor",), check_cursor_stability, "must be listed again later (seen 1×)"),
+        (("tombstones",), check_tombstones, "must list once with include_deleted=true, found 0"),
+        (("floats",), check_decimals, "decimals must be JSON strings"),
+        (("floats",), check_products, "was sent as '1249.5' but came back as 1249.5"),
+        ((), check_cursor_stability, None),
+    ],
+)
+def test_each_broken_rule_is_caught_with_its_reason(
+    broken_server: str, breaks: tuple[str, ...], check: Check, reason: str | None
+) -> None:
+    shop = Shop(breaking(broken_server, *breaks), "broken-token")
+    try:
+        if reason is None:  # the control: with nothing broken, the same check passes
+            check(shop)
+            return
+        with pytest.raises(CheckFailed) as failed:
+            check(shop)
+        assert reason in str(failed.value)
+    finally:
+        breaking(broken_server)
+        shop.cleanup()
+        shop.close()
 
 
 def test_the_table_and_summary_read_well() -> None:

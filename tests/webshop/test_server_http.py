@@ -11,12 +11,12 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.conftest import WEBSHOP_TOKEN
 
 from shopsync.conformance.receiver import Receiver
 from shopsync.contract import load_contract
 from shopsync.contract.signature import verify
 from shopsync.emulators.launch import RunningServer, start_webshop_server
+from tests.conftest import WEBSHOP_TOKEN
 
 AUTH = {"Authorization": f"Bearer {WEBSHOP_TOKEN}"}
 

@@ -17,8 +17,9 @@
   ``WS-10001``, ``WS-10002``, … in customer order (continuing after the highest ``WS-``
   number already in the store when seeding into a non-empty one).
 
-Ids are derived from ``(seed, kind, index)`` too, so the same seed gives the same ids;
-records already present (same id) are skipped, which makes seeding twice harmless.
+Record ids (not line ids) are derived from ``(seed, kind, index)`` too, so the same seed
+gives the same ids; records already present (same id, or same unique value) are skipped,
+which makes seeding twice harmless. Seeding sends no webhook events.
 """
 
 from __future__ import annotations
