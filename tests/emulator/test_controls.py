@@ -36,6 +36,8 @@ def test_counters_fold_ids_per_endpoint(crm: httpx.Client, reset_emulator: Runni
         "GET /Queries": 1,
     }
     assert counts["total"] == 5
+    timing = crm.get("/Organisations").headers["server-timing"]
+    assert timing.startswith("app;dur=") and float(timing.split("=")[1]) >= 0
 
 
 def test_error_rate_latency_forced_429_and_drops(crm: httpx.Client, faults: str) -> None:

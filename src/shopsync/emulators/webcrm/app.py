@@ -47,6 +47,7 @@ from shopsync.emulators.webcrm.ratelimit import RateLimiter
 from shopsync.emulators.webcrm.seed import SeedPlan, seed_store
 from shopsync.emulators.webcrm.store import PATCH_LIMIT, NotFound, Store, q
 from shopsync.emulators.webcrm.timeutil import format_ts, parse_ts
+from shopsync.emulators.webcrm.timing import ServerTimingMiddleware
 from shopsync.emulators.webcrm.validation import FieldError
 
 CONTROLS_PREFIX = "/_emulator"
@@ -196,6 +197,8 @@ def create_app(config: EmulatorConfig) -> FastAPI:
     )
     app.state.emulator = emu
     app.add_middleware(ControlsMiddleware, controls=controls)
+    # Added last, so outermost: it times faults and latency too, as a client sees them.
+    app.add_middleware(ServerTimingMiddleware)
     _install_error_handlers(app, emu)
 
     async def guard(request: Request) -> str:
