@@ -56,17 +56,38 @@ def leftovers(url: str, token: str, since: str) -> list[str]:
     return found
 
 
-def test_reference_server_on_sqlite_passes(reset_webshop: RunningServer) -> None:
+def check_webshop(url: str, token: str, examples: int) -> subprocess.CompletedProcess[str]:
+    """``shopsync check-webshop`` as a user runs it (a wide terminal, so rows stay whole)."""
+    env = {
+        **os.environ,
+        "SHOPSYNC_CHECK_EXAMPLES": str(examples),
+        "COLUMNS": "400",
+        "NO_COLOR": "1",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "shopsync", "check-webshop", url, "--token", token],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+
+
+def table_rows(out: str) -> dict[str, str]:
+    return {line.split("│")[2].strip(): line for line in out.splitlines() if line.count("│") >= 5}
+
+
+def test_check_webshop_passes_the_reference_server_on_sqlite(reset_webshop: RunningServer) -> None:
     marker = httpx.post(
         reset_webshop.url + "/customers",
         json={"name": "before the run"},
         headers={"Authorization": f"Bearer {WEBSHOP_TOKEN}"},
     ).json()
-    results = run_checks(reset_webshop.url, WEBSHOP_TOKEN, examples=EXAMPLES)
-    assert_all_pass(results)
-    assert [r.name for r in results if "schemathesis" in r.name] and all(
-        "operations" in r.detail for r in results if "schemathesis" in r.name
-    )
+    done = check_webshop(reset_webshop.url, WEBSHOP_TOKEN, EXAMPLES)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = table_rows(done.stdout)
+    assert len(rows) == len(CHECKS) + 3  # the gate, the checks, two schemathesis passes
+    assert all("PASS" in row for row in rows.values()), done.stdout
+    assert f"{len(rows)} passed, 0 failed, 0 skipped" in done.stdout
+    assert "the shop conforms" in done.stdout
+    assert WEBSHOP_TOKEN not in done.stdout
     # Everything the suite created is deleted again; the shop's own record is untouched.
     assert leftovers(reset_webshop.url, WEBSHOP_TOKEN, marker["updated_at"]) == [
         f"customers/{marker['id']}"
@@ -78,6 +99,8 @@ def test_reference_server_on_postgresql_passes(pg_url: str, tmp_path: Path) -> N
     with start_webshop_server(pg_url, token="pg-token", log_path=tmp_path / "pg.log") as server:
         results = run_checks(server.url, "pg-token", examples=EXAMPLES)
     assert_all_pass(results)
+    fuzz = [r.detail for r in results if r.name.startswith("schemathesis")]
+    assert len(fuzz) == 2 and "2xx" in fuzz[0] and "(4xx: " in fuzz[1]
 
 
 @pytest.fixture(scope="module")
@@ -116,14 +139,10 @@ def breaking(url: str, *breaks: str) -> str:
 
 def test_check_webshop_fails_a_broken_server_with_reasons(broken_server: str) -> None:
     broken_shop = breaking(broken_server, "idempotency", "if-match")
-    env = {**os.environ, "SHOPSYNC_CHECK_EXAMPLES": "2", "COLUMNS": "400", "NO_COLOR": "1"}
-    done = subprocess.run(
-        [sys.executable, "-m", "shopsync", "check-webshop", broken_shop, "--token", "broken-token"],
-        capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
+    done = check_webshop(broken_shop, "broken-token", 2)
     out = done.stdout
     assert done.returncode == 1, out + done.stderr
-    rows = {line.split("│")[2].strip(): line for line in out.splitlines() if line.count("│") >= 5}
+    rows = table_rows(out)
     idem = rows["idempotent create (Idempotency-Key)"]
     assert "FAIL" in idem
     assert "same Idempotency-Key must return the first answer (201, customer" in idem

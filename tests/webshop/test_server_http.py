@@ -184,13 +184,15 @@ def test_no_record_is_lost_by_a_poller_while_records_are_written(shop: httpx.Cli
     url = shop.base_url
 
     def writer() -> None:
-        with httpx.Client(base_url=url, headers=AUTH, timeout=30) as client:
-            for n in range(40):
-                record = client.post("/customers", json={"name": f"W{n}"}).json()
-                written.append(record["id"])
-                if n % 3 == 0:
-                    client.patch(f"/customers/{written[n // 2]}", json={"notes": f"touch {n}"})
-        done.set()
+        try:
+            with httpx.Client(base_url=url, headers=AUTH, timeout=30) as client:
+                for n in range(40):
+                    record = client.post("/customers", json={"name": f"W{n}"}).json()
+                    written.append(record["id"])
+                    if n % 3 == 0:
+                        client.patch(f"/customers/{written[n // 2]}", json={"notes": f"touch {n}"})
+        finally:
+            done.set()
 
     seen: list[tuple[str, str]] = []
     thread = threading.Thread(target=writer)
