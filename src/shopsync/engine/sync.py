@@ -1262,6 +1262,8 @@ class Engine:
             stats.updates_to_webshop += 1
             repo.add_updates(self.s, lines_dt.value, "to_webshop", 1)
         now_by_id = {str(x.get("id")): x for x in now_lines}
+        if shop_now is not shop_raw:
+            self._order_follows_lines(order_link, shop_now)
         # --- webCRM: updates and creates in one PATCH, deletes one by one
         records = [
             {**body, "QuotationLineId": int(link.webcrm_id)}
@@ -1340,6 +1342,38 @@ class Engine:
         for row in done_rows:
             if row in self.s:
                 self.s.delete(row)
+
+    def _order_follows_lines(self, order_link: Link, shop_now: dict[str, Any]) -> None:
+        """After writing an order's lines, carry what they changed on the order itself
+        (``total_excl_vat`` → ``OpportunityOrderValue``) to webCRM in the same run, and
+        agree on the order as it now stands, so the next run has nothing left (rule 4)."""
+        orders = Datatype.orders
+        mapping = self.maps[orders]
+        snap = repo.get_snapshot(self.s, order_link)
+        prev = snap.props if snap is not None else None
+        d = decide(mapping, prev, None, Side(shop_now, None), self.binder)
+        body: dict[str, Any] = {}
+        if d.to_webcrm and self._share(orders, WEBCRM).enabled:
+            try:
+                body = mapping.to_webcrm(shop_now, self.binder, d.to_webcrm)
+            except (MappingError, Unresolved):
+                return  # the order itself is processed (and put aside) on the next run
+            self._erp_fields(body)
+            record = {**body, "OpportunityId": int(order_link.webcrm_id)}
+            result = self.webcrm.upsert("Opportunity", [record])[0]
+            if result.error is not None:
+                return  # the snapshot stays: the next run sees the change again
+            stats = self.report.stats[orders]
+            stats.updated_in_webcrm += 1
+            stats.updates_to_webcrm += 1
+            repo.add_updates(self.s, orders.value, "to_webcrm", 1)
+            self._plan(orders, "update", WEBCRM, order_link.webcrm_id, ", ".join(sorted(body)))
+        props = snapshot_after(mapping, prev, None, shop_now, body)
+        version = shop_now.get("version")
+        repo.put_snapshot(
+            self.s, order_link, props, None, parse_time(shop_now.get("updated_at")),
+            version if isinstance(version, int) else None,
+        )  # fmt: skip
 
     def _organisation_of(self, shop_order: Mapping[str, Any]) -> str | None:
         customer = shop_order.get("customer_id")

@@ -1,0 +1,318 @@
+"""Quotationline ⇄ Order line, end to end over real HTTP (dataflow.md table 4, rules 5, 6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shopsync.config.model import Datatype, DatatypeConfig, ShareConfig
+from shopsync.store import repo
+from tests.engine.conftest import Env, crm_product, customer, org, shop_product
+from tests.engine.test_orders import opportunity, order
+
+C, P, ORD, L = Datatype.customers, Datatype.products, Datatype.orders, Datatype.order_lines
+
+
+def qline(opp_id: int, sku: str = "SKU-1", **kw: Any) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "QuotationLineOpportunityId": opp_id,
+        "QuotationLineData1": sku,
+        "QuotationLineData2": "Skrivebord eg",
+        "QuotationLineQuantity": 2.0,
+        "QuotationLinePrice": 1249.5,
+        "QuotationLineListPrice": 1499.0,
+        "QuotationLineCostPrice": 800.0,
+        "QuotationLineDiscount": 0.0,
+        "QuotationLineVatPercentage": 25.0,
+        "QuotationLineSortOrder": 1,
+    }
+    rec.update(kw)
+    return rec
+
+
+def sline(sku: str = "SKU-9", **kw: Any) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "sku": sku,
+        "description": "Bürostuhl",
+        "quantity": "3",
+        "unit_price": "399.00",
+        "list_price": "449.00",
+        "cost_price": "200.00",
+        "discount_percent": "0",
+        "vat_rate": "25",
+        "position": 1,
+    }
+    rec.update(kw)
+    return rec
+
+
+# (webCRM field, webshop line field, a new webCRM value, the webshop value it becomes,
+#  a new webshop value, the webCRM value it becomes)
+ROWS: list[tuple[str, str, Any, Any, Any, Any]] = [
+    ("QuotationLineData1", "sku", "SKU-2", "SKU-2", "SKU-8", "SKU-8"),
+    ("QuotationLineData2", "description", "Spisebord bøg", "Spisebord bøg", "Stehpult", "Stehpult"),
+    ("QuotationLineQuantity", "quantity", 2.5, "2.5", "4", 4.0),
+    ("QuotationLinePrice", "unit_price", 99.5, "99.50", "120.00", 120.0),
+    ("QuotationLineListPrice", "list_price", 150.0, "150.00", "130.25", 130.25),
+    ("QuotationLineCostPrice", "cost_price", 60.1, "60.10", "55.00", 55.0),
+    ("QuotationLineDiscount", "discount_percent", 10.0, "10", "12.5", 12.5),
+    ("QuotationLineVatPercentage", "vat_rate", 12.5, "12.5", "6", 6.0),
+    ("QuotationLineSortOrder", "position", 3, 3, 5, 5),
+]  # fmt: skip
+
+
+@pytest.fixture
+def order_linked(env: Env) -> tuple[Env, int, int, str]:
+    """An organisation and its opportunity, synced: (env, org id, opportunity id, order id)."""
+    org_id = env.crm_create("Organisation", org())
+    opp_id = env.crm_create("Opportunity", opportunity(org_id))
+    env.sync()
+    return env, org_id, opp_id, env.link(ORD, webcrm=opp_id).webshop_id
+
+
+@pytest.fixture
+def line_linked(env: Env) -> tuple[Env, int, str, str]:
+    """A synced opportunity with one line: (env, line id, order id, webshop line id)."""
+    org_id = env.crm_create("Organisation", org())
+    opp_id = env.crm_create("Opportunity", opportunity(org_id))
+    line_id = env.crm_create("QuotationLine", qline(opp_id))
+    env.sync()
+    link = env.link(L, webcrm=line_id)
+    assert link is not None
+    return env, line_id, env.link(ORD, webcrm=opp_id).webshop_id, link.webshop_id
+
+
+def shop_line(env: Env, order_id: str, line_id: str) -> dict[str, Any]:
+    lines = [x for x in env.shop_get("orders", order_id)["lines"] if x["id"] == line_id]
+    assert len(lines) == 1, f"line {line_id} not in order {order_id}"
+    return dict(lines[0])
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[r[0] for r in ROWS])
+def test_webcrm_line_edit_flows_to_webshop(
+    line_linked: tuple[Env, int, str, str], row: tuple[Any, ...]
+) -> None:
+    env, line_id, order_id, sid = line_linked
+    field, path, crm_value, shop_expected, _, _ = row
+    env.crm_update("QuotationLine", line_id, **{field: crm_value})
+    report = env.sync()
+    assert report.stats[L].updated_in_webshop == 1
+    assert report.stats[L].updates_to_webshop == 1
+    assert shop_line(env, order_id, sid)[path] == shop_expected
+    assert env.sync().writes == 0
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[r[1] for r in ROWS])
+def test_webshop_line_edit_flows_to_webcrm(
+    line_linked: tuple[Env, int, str, str], row: tuple[Any, ...]
+) -> None:
+    env, line_id, order_id, sid = line_linked
+    field, path, _, _, shop_value, crm_expected = row
+    lines = env.shop_get("orders", order_id)["lines"]
+    env.shop_update(
+        "orders", order_id, lines=[{**x, path: shop_value} if x["id"] == sid else x for x in lines]
+    )
+    report = env.sync()
+    assert report.stats[L].updated_in_webcrm == 1
+    assert report.stats[L].updates_to_webcrm == 1
+    assert env.crm_get("QuotationLine", line_id)[field] == crm_expected
+    assert env.sync().writes == 0
+
+
+def test_order_from_opportunity_carries_its_lines_in_the_create(env: Env) -> None:
+    org_id = env.crm_create("Organisation", org())
+    opp_id = env.crm_create("Opportunity", opportunity(org_id))
+    first = env.crm_create("QuotationLine", qline(opp_id, QuotationLineSortOrder=1))
+    second = env.crm_create(
+        "QuotationLine",
+        qline(opp_id, "SKU-2", QuotationLineData2="Stol", QuotationLineQuantity=4.0,
+              QuotationLinePrice=250.0, QuotationLineSortOrder=2),
+    )  # fmt: skip
+    report = env.sync()
+    assert report.stats[ORD].created_in_webshop == 1
+    assert report.stats[L].created_in_webshop == 2
+    order_id = env.link(ORD, webcrm=opp_id).webshop_id
+    shop = env.shop_get("orders", order_id)
+    assert shop["version"] == 1  # created with its lines, not patched afterwards
+    assert [(x["sku"], x["quantity"], x["unit_price"], x["position"]) for x in shop["lines"]] == [
+        ("SKU-1", "2", "1249.50", 1),
+        ("SKU-2", "4", "250.00", 2),
+    ]
+    assert shop["lines"][0]["description"] == "Skrivebord eg"
+    assert shop["lines"][0]["list_price"] == "1499.00"
+    assert shop["lines"][0]["cost_price"] == "800.00"
+    assert shop["lines"][0]["vat_rate"] == "25"
+    assert env.link(L, webcrm=first).webshop_id == shop["lines"][0]["id"]
+    assert env.link(L, webcrm=second).webshop_id == shop["lines"][1]["id"]
+    # OpportunityOrderValue ← total_excl_vat of the lines (less the 5 % order discount)
+    assert shop["total_excl_vat"] == "3324.05"
+    assert env.crm_get("Opportunity", opp_id)["OpportunityOrderValue"] == 3324.05
+    assert env.sync().writes == 0
+
+
+def test_lines_of_a_new_webshop_order_become_quotation_lines(env: Env) -> None:
+    cust = env.shop_create("customers", customer())
+    created = env.shop_create(
+        "orders",
+        order(cust["id"], lines=[sline(), sline("SKU-10", description="Tisch", position=2,
+                                               discount_percent="10", quantity="1.5")]),
+    )  # fmt: skip
+    report = env.sync()
+    assert report.stats[ORD].created_in_webcrm == 1
+    assert report.stats[L].created_in_webcrm == 2
+    opp_id = int(env.link(ORD, webshop=created["id"]).webcrm_id)
+    org_id = int(env.link(C, webshop=cust["id"]).webcrm_id)
+    lines = sorted(env.crm.quotation_lines_of(opp_id), key=lambda r: r["QuotationLineSortOrder"])
+    assert [(r["QuotationLineData1"], r["QuotationLineQuantity"]) for r in lines] == [
+        ("SKU-9", 3.0),
+        ("SKU-10", 1.5),
+    ]
+    first, second = lines
+    assert first["QuotationLineData2"] == "Bürostuhl"
+    assert first["QuotationLinePrice"] == 399.0
+    assert first["QuotationLineListPrice"] == 449.0
+    assert first["QuotationLineCostPrice"] == 200.0
+    assert first["QuotationLineVatPercentage"] == 25.0
+    assert second["QuotationLineDiscount"] == 10.0
+    assert all(r["QuotationLineOrganisationId"] == org_id for r in lines)
+    shop_ids = [x["id"] for x in created["lines"]]
+    assert env.link(L, webcrm=first["QuotationLineId"]).webshop_id == shop_ids[0]
+    assert env.link(L, webcrm=second["QuotationLineId"]).webshop_id == shop_ids[1]
+    assert env.sync().writes == 0
+
+
+def test_line_added_in_webshop_gets_the_opportunitys_organisation(
+    order_linked: tuple[Env, int, int, str],
+) -> None:
+    env, org_id, opp_id, order_id = order_linked
+    env.shop_update("orders", order_id, lines=[sline()])
+    report = env.sync()
+    assert report.stats[L].created_in_webcrm == 1
+    (line,) = env.crm.quotation_lines_of(opp_id)
+    assert line["QuotationLineOrganisationId"] == org_id
+    assert line["QuotationLineData1"] == "SKU-9"
+    sid = env.shop_get("orders", order_id)["lines"][0]["id"]
+    assert env.link(L, webcrm=line["QuotationLineId"]).webshop_id == sid
+    assert env.sync().writes == 0
+
+
+def test_line_added_in_webcrm_is_added_to_the_order(
+    line_linked: tuple[Env, int, str, str],
+) -> None:
+    env, line_id, order_id, sid = line_linked
+    opp_id = env.crm_get("QuotationLine", line_id)["QuotationLineOpportunityId"]
+    new_id = env.crm_create("QuotationLine", qline(opp_id, "SKU-3", QuotationLineSortOrder=2))
+    report = env.sync()
+    assert report.stats[L].created_in_webshop == 1
+    lines = env.shop_get("orders", order_id)["lines"]
+    assert [x["sku"] for x in lines] == ["SKU-1", "SKU-3"]
+    assert lines[0]["id"] == sid  # the existing line keeps its id
+    assert env.link(L, webcrm=new_id).webshop_id == lines[1]["id"]
+    assert env.sync().writes == 0
+
+
+def test_line_deleted_in_webcrm_is_removed_from_the_order(
+    line_linked: tuple[Env, int, str, str],
+) -> None:
+    env, line_id, order_id, _sid = line_linked
+    opp_id = env.crm_get("QuotationLine", line_id)["QuotationLineOpportunityId"]
+    keep = env.crm_create("QuotationLine", qline(opp_id, "SKU-3", QuotationLineSortOrder=2))
+    env.sync()
+    env.crm.delete("QuotationLine", line_id)
+    report = env.sync()
+    assert report.stats[L].deleted == 1
+    lines = env.shop_get("orders", order_id)["lines"]
+    assert [x["sku"] for x in lines] == ["SKU-3"]
+    assert env.link(L, webcrm=keep).webshop_id == lines[0]["id"]
+    assert env.link(L, webcrm=line_id).state != "active"
+    assert env.sync().writes == 0
+
+
+def test_line_removed_in_webshop_is_deleted_in_webcrm(
+    line_linked: tuple[Env, int, str, str],
+) -> None:
+    env, line_id, order_id, sid = line_linked
+    opp_id = env.crm_get("QuotationLine", line_id)["QuotationLineOpportunityId"]
+    keep = env.crm_create("QuotationLine", qline(opp_id, "SKU-3", QuotationLineSortOrder=2))
+    env.sync()
+    lines = env.shop_get("orders", order_id)["lines"]
+    env.shop_update("orders", order_id, lines=[x for x in lines if x["id"] != sid])
+    report = env.sync()
+    assert report.stats[L].deleted == 1
+    assert env.crm.get("QuotationLine", line_id) is None
+    assert [r["QuotationLineId"] for r in env.crm.quotation_lines_of(opp_id)] == [keep]
+    assert env.link(L, webcrm=line_id).state != "active"
+    assert env.sync().writes == 0
+
+
+def test_product_id_is_the_webshop_product_with_the_lines_sku(env: Env) -> None:
+    product_id = env.crm_create("Product", crm_product("SKU-1"))
+    shop_only = env.shop_create("products", shop_product("SKU-9"))
+    org_id = env.crm_create("Organisation", org())
+    opp_id = env.crm_create("Opportunity", opportunity(org_id))
+    env.crm_create("QuotationLine", qline(opp_id, "SKU-1", QuotationLineSortOrder=1))
+    env.crm_create("QuotationLine", qline(opp_id, "SKU-9", QuotationLineSortOrder=2))
+    env.crm_create("QuotationLine", qline(opp_id, "NO-SUCH-SKU", QuotationLineSortOrder=3))
+    env.sync()
+    lines = env.shop_get("orders", env.link(ORD, webcrm=opp_id).webshop_id)["lines"]
+    assert [x["product_id"] for x in lines] == [
+        env.link(P, webcrm=product_id).webshop_id,
+        shop_only["id"],
+        None,
+    ]
+    assert env.sync().writes == 0
+
+
+def test_product_id_follows_a_changed_sku(line_linked: tuple[Env, int, str, str]) -> None:
+    env, line_id, order_id, sid = line_linked
+    assert shop_line(env, order_id, sid)["product_id"] is None
+    shop = env.shop_create("products", shop_product("SKU-7"))
+    env.crm_update("QuotationLine", line_id, QuotationLineData1="SKU-7")
+    env.sync()
+    assert shop_line(env, order_id, sid)["product_id"] == shop["id"]
+    assert env.sync().writes == 0
+
+
+def test_line_of_an_opportunity_not_linked_yet_waits_then_goes(env: Env) -> None:
+    env.reconfigure(customers=DatatypeConfig(to_webshop=ShareConfig(enabled=False)))
+    org_id = env.crm_create("Organisation", org())
+    opp_id = env.crm_create("Opportunity", opportunity(org_id))
+    line_id = env.crm_create("QuotationLine", qline(opp_id))
+    report = env.sync()
+    assert report.stats[ORD].waiting == 1
+    assert report.stats[L].waiting == 1
+    with env.inst.session() as s:
+        assert {(w.datatype, w.record_id) for w in repo.waiting(s)} == {
+            ("orders", str(opp_id)),
+            ("order_lines", str(line_id)),
+        }
+    assert env.shop_all("orders") == []
+    env.reconfigure(customers=DatatypeConfig())
+    env.crm_update("Organisation", org_id, OrganisationCity="Aarhus N")
+    report = env.sync()
+    assert report.stats[ORD].created_in_webshop == 1
+    lines = env.shop_get("orders", env.link(ORD, webcrm=opp_id).webshop_id)["lines"]
+    assert [x["sku"] for x in lines] == ["SKU-1"]
+    assert env.link(L, webcrm=line_id).webshop_id == lines[0]["id"]
+    with env.inst.session() as s:
+        assert repo.waiting(s) == []
+    assert env.sync().writes == 0
+
+
+def test_line_added_to_an_order_created_in_the_same_run(
+    order_linked: tuple[Env, int, int, str],
+) -> None:
+    """A later line on a linked opportunity and a webshop-side edit in one run."""
+    env, _org_id, opp_id, order_id = order_linked
+    line_id = env.crm_create("QuotationLine", qline(opp_id))
+    env.shop_update("orders", order_id, notes="Neue Notiz")
+    report = env.sync()
+    assert report.stats[L].created_in_webshop == 1
+    # two writes to the opportunity: the notes, then the order value the new line changed
+    assert report.stats[ORD].updated_in_webcrm == 2
+    assert env.crm_get("Opportunity", opp_id)["OpportunityOrderValue"] == 2374.05
+    shop = env.shop_get("orders", order_id)
+    assert [x["sku"] for x in shop["lines"]] == ["SKU-1"] and shop["notes"] == "Neue Notiz"
+    assert env.link(L, webcrm=line_id).webshop_id == shop["lines"][0]["id"]
+    assert env.sync().writes == 0
