@@ -7,11 +7,11 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.conftest import AUTH_CODE
 
 from shopsync.connectors.webcrm.client import WebcrmClient
 from shopsync.connectors.webcrm.ratelimit import SlidingWindowLimiter
 from shopsync.emulators.launch import RunningServer
+from tests.conftest import AUTH_CODE
 
 
 def control(server: RunningServer, method: str, path: str, **body: Any) -> Any:

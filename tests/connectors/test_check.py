@@ -6,14 +6,14 @@ import io
 from pathlib import Path
 
 from rich.console import Console
-from tests.conftest import AUTH_CODE, WEBSHOP_TOKEN
-from tests.connectors.conftest import control, seed_organisations
 from typer.testing import CliRunner
 
 from shopsync.checks import EXIT_AUTH, EXIT_CONFIG, EXIT_OK, EXIT_UNREACHABLE, run_check
 from shopsync.cli import app
 from shopsync.connectors.webcrm.client import REAUTHORISE_HINT
 from shopsync.emulators.launch import RunningServer, free_port
+from tests.conftest import AUTH_CODE, WEBSHOP_TOKEN
+from tests.connectors.conftest import control, seed_organisations
 
 
 def write_config(tmp_path: Path, crm_url: str, shop_url: str, extra: str = "") -> Path:

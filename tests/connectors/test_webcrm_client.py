@@ -13,14 +13,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from tests.conftest import AUTH_CODE
-from tests.connectors.conftest import (
-    control,
-    faults,
-    make_client,
-    seed_organisations,
-    server_count,
-)
 
 from shopsync.connectors.webcrm.client import (
     REAUTHORISE_HINT,
@@ -33,6 +25,14 @@ from shopsync.connectors.webcrm.client import (
 from shopsync.connectors.webcrm.queries import build_select, eq, parse_timestamp
 from shopsync.connectors.webcrm.ratelimit import SlidingWindowLimiter
 from shopsync.emulators.launch import RunningServer, free_port, start_webcrm_emulator
+from tests.conftest import AUTH_CODE
+from tests.connectors.conftest import (
+    control,
+    faults,
+    make_client,
+    seed_organisations,
+    server_count,
+)
 
 
 def ids(pages: list[list[dict[str, object]]], field: str = "OrganisationId") -> list[int]:

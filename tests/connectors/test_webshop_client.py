@@ -7,8 +7,6 @@ from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
-from tests.conftest import WEBSHOP_TOKEN
-from tests.connectors.conftest import control, faults
 
 from shopsync.connectors.webshop.client import (
     WebshopAuthError,
@@ -20,6 +18,8 @@ from shopsync.connectors.webshop.client import (
     WebshopValidationError,
 )
 from shopsync.emulators.launch import RunningServer
+from tests.conftest import WEBSHOP_TOKEN
+from tests.connectors.conftest import control, faults
 
 
 @pytest.fixture
