@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache
 
 from faker import Faker
 
@@ -38,7 +38,7 @@ PRODUCT_WORDS = (
 MATERIALS = ("eg", "bøg", "stål", "glas", "Öko", "Weiß", "grå", "sort", "hvid", "Ahorn")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _faker(locale: str) -> Faker:
     return Faker(locale)
 
