@@ -81,6 +81,16 @@ def _pg_reachable() -> str | None:
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database (SQLAlchemy URL, psycopg 3 driver)."""
+    yield from _pg_database()
+
+
+@pytest.fixture(scope="session")
+def pg_session_url() -> Iterator[str]:
+    """One PostgreSQL database for a whole test session (per xdist worker)."""
+    yield from _pg_database()
+
+
+def _pg_database() -> Iterator[str]:
     reason = _pg_reachable()
     if reason:
         pytest.skip(reason)

@@ -35,6 +35,14 @@ class Installation:
     """Create or migrate the state schema on first use (``sync`` and ``demo`` do)."""
     _clients: list[object] = field(default_factory=list, repr=False)
 
+    def __post_init__(self) -> None:
+        from shopsync.logs import register_secret
+
+        for secret in (self.config.webcrm.auth_code, self.config.webshop.token,
+                       self.config.webshop.webhook_secret):  # fmt: skip
+            if secret is not None:
+                register_secret(secret.get_secret_value())
+
     @cached_property
     def state_url(self) -> str:
         url = self.config.state.url

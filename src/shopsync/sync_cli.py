@@ -67,6 +67,23 @@ def _datatypes(only: list[Datatype] | None) -> list[Datatype] | None:
 
 
 def register(app: typer.Typer, db_app: typer.Typer) -> None:
+    @app.callback()
+    def main(
+        log_level: Annotated[
+            str | None,
+            typer.Option(
+                "--log-level", help="debug, info, warning (default) or error; logs go to stderr."
+            ),
+        ] = None,
+    ) -> None:
+        """Two-way sync between webCRM and a custom webshop."""
+        from shopsync import logs
+
+        try:
+            logs.configure(log_level)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--log-level") from None
+
     @app.command("demo")
     def demo(
         workdir: Annotated[

@@ -48,6 +48,19 @@ class Env:
         import uuid
 
         self.inst.close()
+        if not self.state_url.startswith("sqlite"):
+            from sqlalchemy import text
+
+            from shopsync.store import db
+            from shopsync.store.models import Base
+
+            engine = db.make_engine(self.state_url)
+            with engine.begin() as conn:
+                Base.metadata.drop_all(conn)
+                conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+            engine.dispose()
+            self.inst = Installation(self.inst.config)
+            return
         url = self.state_url.rsplit("/", 1)[0] + f"/state-{uuid.uuid4().hex[:8]}.sqlite"
         self.inst = Installation(
             self.inst.config.model_copy(update={"state": StateConfig(url=url)})

@@ -1,0 +1,69 @@
+"""Logging: structlog to stderr, with every known secret masked.
+
+Secrets (application tokens, access tokens, webshop tokens, webhook secrets) must never
+reach a log line. The clients already avoid logging them; as a second line of defence
+every event passes through :func:`redact`, which masks values of secret-looking keys and
+any registered secret string wherever it appears.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+_SECRETS: set[str] = set()
+SECRET_KEYS = ("token", "auth_code", "authcode", "secret", "password", "authorization")
+MASK = "***"
+
+
+def register_secret(value: str | None) -> None:
+    """Mask ``value`` in every log line from now on (values shorter than 6 are ignored)."""
+    if value and len(value) >= 6:
+        _SECRETS.add(value)
+
+
+def _mask(value: Any) -> Any:
+    if isinstance(value, str):
+        for secret in _SECRETS:
+            if secret in value:
+                value = value.replace(secret, MASK)
+        return value
+    if isinstance(value, dict):
+        return {k: _mask(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_mask(v) for v in value)
+    return value
+
+
+def redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key in list(event):
+        if any(part in key.lower() for part in SECRET_KEYS):
+            event[key] = MASK
+        else:
+            event[key] = _mask(event[key])
+    return event
+
+
+def configure(level: str | None = None) -> None:
+    """Configure structlog for the CLI (level from ``SHOPSYNC_LOG_LEVEL``, default warning)."""
+    name = (level or os.environ.get("SHOPSYNC_LOG_LEVEL") or "warning").upper()
+    numeric = logging.getLevelName(name)
+    if not isinstance(numeric, int):
+        raise ValueError(f"unknown log level {level!r}: use debug, info, warning or error")
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redact,
+            structlog.dev.ConsoleRenderer(colors=False),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=False,
+    )
