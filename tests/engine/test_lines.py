@@ -316,3 +316,17 @@ def test_line_added_to_an_order_created_in_the_same_run(
     assert [x["sku"] for x in shop["lines"]] == ["SKU-1"] and shop["notes"] == "Neue Notiz"
     assert env.link(L, webcrm=line_id).webshop_id == shop["lines"][0]["id"]
     assert env.sync().writes == 0
+
+
+def test_product_id_of_a_webshop_product_that_is_not_linked(env: Env) -> None:
+    """Products not shared into webCRM: the line still points at the shop's product."""
+    env.reconfigure(products=DatatypeConfig(to_webcrm=ShareConfig(enabled=False)))
+    shop_only = env.shop_create("products", shop_product("SKU-9"))
+    org_id = env.crm_create("Organisation", org())
+    opp_id = env.crm_create("Opportunity", opportunity(org_id))
+    env.crm_create("QuotationLine", qline(opp_id, "SKU-9"))
+    env.sync()
+    assert env.link(P, webshop=shop_only["id"]) is None
+    lines = env.shop_get("orders", env.link(ORD, webcrm=opp_id).webshop_id)["lines"]
+    assert lines[0]["product_id"] == shop_only["id"]
+    assert env.sync().writes == 0

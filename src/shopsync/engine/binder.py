@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shopsync.config.model import Config, Datatype
+from shopsync.engine.matching import Matcher
 from shopsync.store import repo
 from shopsync.store.models import Link, Snapshot
 
@@ -34,7 +35,19 @@ class Binder:
         return link.webcrm_id if link is not None and link.state == "active" else None
 
     def product_id_for_sku(self, sku: str) -> str | None:
-        """The linked webshop product with this SKU (from the agreed snapshots)."""
+        """The webshop product with this SKU: a linked one (from the agreed snapshots),
+        else one not linked (not shared into webCRM, say), found by its stored merge key."""
+        linked = self._linked_product(sku)
+        if linked is not None:
+            return linked
+        for key in Matcher(self._config).keys(Datatype.products, "webshop", {"sku": sku}):
+            for record_id in repo.find_by_merge_key(
+                self.session, Datatype.products.value, "webshop", key
+            ):
+                return record_id
+        return None
+
+    def _linked_product(self, sku: str) -> str | None:
         if self._skus is None:
             self._skus = {}
             rows = self.session.execute(
