@@ -12,9 +12,14 @@ from typing import Any, Protocol
 
 
 class UpsertOutcome(Protocol):
-    index: int
-    id: int | None
-    error: str | None
+    @property
+    def index(self) -> int: ...
+
+    @property
+    def id(self) -> int | None: ...
+
+    @property
+    def error(self) -> str | None: ...
 
 
 class WebcrmPort(Protocol):

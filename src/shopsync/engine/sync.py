@@ -37,7 +37,7 @@ from shopsync.engine.differ import Decision, Props, Side, decide, snapshot_after
 from shopsync.engine.mapping.base import LinkMapping, MappingError, Unresolved
 from shopsync.engine.mapping.orders import is_won
 from shopsync.engine.matching import Matcher
-from shopsync.engine.ports import WebcrmPort, WebshopPort
+from shopsync.engine.ports import UpsertOutcome, WebcrmPort, WebshopPort
 from shopsync.engine.report import PlanLine, RunReport
 from shopsync.engine.streams import (
     STREAMS,
@@ -62,6 +62,15 @@ ORDER: tuple[Datatype, ...] = (Datatype.customers, Datatype.products, Datatype.o
 
 def other(system: str) -> str:
     return WEBSHOP if system == WEBCRM else WEBCRM
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """One record's result of a batched upsert, re-indexed for its own order."""
+
+    index: int
+    id: int | None
+    error: str | None
 
 
 class WriteRefused(Exception):
@@ -148,6 +157,10 @@ class Engine:
         self._now = datetime.now(UTC)
         self._onboarded_at: datetime | None = None
         self._line_pairs: dict[str, dict[str, Any] | None] = {}
+        self._crm_queue: list[Item] = []
+        self._line_queue: list[
+            tuple[list[dict[str, Any]], Callable[[Sequence[UpsertOutcome]], None]]
+        ] = []
 
     # ------------------------------------------------------------------ entry points
     def run(self, only: Sequence[Datatype] | None = None, *, full: bool = False) -> RunReport:
@@ -322,15 +335,17 @@ class Engine:
     # -------------------------------------------------------------------- processing
     def _process(self, dt: Datatype) -> None:
         """Work through the inbox of one datatype until a pass makes no progress."""
+        claimed: set[int] = set()
         for _ in range(4):
             progress = False
             after = 0
+            claimed.clear()
             while True:
                 rows = repo.inbox_batch(self.s, dt.value, after, BATCH)
                 if not rows:
                     break
                 after = rows[-1].id
-                batch = Batch()
+                batch = Batch(claimed=claimed)
                 for row in rows:
                     if row.id in batch.claimed:
                         continue
@@ -339,6 +354,8 @@ class Engine:
                 progress = progress or batch.progress
                 self._commit()
                 self.on_progress(dt, "synced", after)
+            self._flush_webcrm(dt)
+            self._commit()
             if not progress:
                 break
 
@@ -702,16 +719,39 @@ class Engine:
                         self._write_webshop(dt, collection, item)
             if dt is Datatype.orders and item.shop_create and item.s_after is not None:
                 self._order_backwrite(item)
-        crm_items = [i for i in items if i.crm_body is not None and i.refused is None]
-        self._write_webcrm(dt, stream, crm_items)
-        if dt is Datatype.orders:
-            self._create_lines_for_new_opportunities(
-                [i for i in crm_items if i.crm_create and i.refused is None]
-            )
         for item in items:
             if item.refused is not None or item.retry:
                 continue
-            self._finalize(dt, item, batch)
+            if item.crm_body is not None:
+                # webCRM writes wait for a full PATCH batch (the rate limit counts calls)
+                self._crm_queue.append(item)
+                batch.progress = True
+            else:
+                self._finalize(dt, item, batch)
+        for row in batch.done_rows:
+            if row in self.s:
+                self.s.delete(row)
+        if len(self._crm_queue) >= self.config.webcrm.batch_size:
+            self._flush_webcrm(dt)
+
+    def _flush_webcrm(self, dt: Datatype) -> None:
+        """Send the queued webCRM writes in full PATCH batches, then record their outcome.
+
+        Until then their inbox rows stay put: a run killed here redoes the items, and the
+        webshop side, already written, then compares equal and is not written again.
+        """
+        items, self._crm_queue = self._crm_queue, []
+        if not items:
+            return
+        self._write_webcrm(dt, STREAMS[dt], items)
+        if dt is Datatype.orders:
+            self._create_lines_for_new_opportunities(
+                [i for i in items if i.crm_create and i.refused is None]
+            )
+        batch = Batch()
+        for item in items:
+            if item.refused is None:
+                self._finalize(dt, item, batch)
         for row in batch.done_rows:
             if row in self.s:
                 self.s.delete(row)
@@ -990,6 +1030,7 @@ class Engine:
             if n % 50 == 0:
                 self._commit()
                 self.on_progress(lines_dt, "synced", n)
+        self._flush_lines()
         self._commit()
 
     def _reconcile_lines(self, order_link: Link, shop_raw: dict[str, Any] | None) -> None:
@@ -1019,6 +1060,9 @@ class Engine:
         handled_shop: set[str] = set()
         done_rows: list[InboxRecord] = []
         snapshots: list[tuple[Link, Props | None, dict[str, Any] | None, str]] = []
+        # id() of a line in new_list → (the webCRM row that changed it, the line before;
+        # None for a line added): a refused line is put aside without its neighbours
+        changed_by: dict[int, tuple[InboxRecord, dict[str, Any] | None]] = {}
         share_shop = self._share(lines_dt, WEBSHOP).enabled
         share_crm = self._share(lines_dt, WEBCRM).enabled
         for row in rows:
@@ -1037,6 +1081,10 @@ class Engine:
                 done_rows.append(row)
                 continue
             assert row.data is not None
+            aside = repo.get_put_aside(self.s, lines_dt.value, WEBCRM, row.record_id)
+            if aside is not None and aside.fingerprint == repo.fingerprint(row.data):
+                done_rows.append(row)  # put aside and unchanged: not retried (rule 7)
+                continue
             if link is not None:
                 s_line = by_shop.get(link.webshop_id)
                 handled_shop.add(link.webshop_id)
@@ -1061,11 +1109,9 @@ class Engine:
                         patch = mapping.to_webshop(row.data, self.binder, d.to_webshop)
                         for target in new_list:
                             if str(target.get("id")) == link.webshop_id:
+                                changed_by[id(target)] = (row, dict(target))
                                 target.update(patch)
                         shop_changed = True
-                        stats.updated_in_webshop += 1
-                        stats.updates_to_webshop += 1
-                        repo.add_updates(self.s, lines_dt.value, "to_webshop", 1)
                         self._plan(
                             lines_dt,
                             "update",
@@ -1135,6 +1181,7 @@ class Engine:
                 continue
             new_list.append(new_line)
             appended.append((row.data, new_line))
+            changed_by[id(new_line)] = (row, None)
             shop_changed = True
             done_rows.append(row)
             self._plan(
@@ -1222,10 +1269,20 @@ class Engine:
             from shopsync.connectors.webshop import client as ws
 
             try:
-                shop_now = self.webshop.update(
-                    "orders", order_link.webshop_id, {"lines": new_list},
-                    if_match=version if isinstance(version, int) else None,
-                )  # fmt: skip
+                try:
+                    shop_now = self.webshop.update(
+                        "orders", order_link.webshop_id, {"lines": new_list},
+                        if_match=version if isinstance(version, int) else None,
+                    )  # fmt: skip
+                except (ws.WebshopValidationError, ws.WebshopConflict) as exc:
+                    if not self._set_aside_refused_lines(exc, new_list, changed_by, snapshots):
+                        raise
+                    appended[:] = [a for a in appended if any(a[1] is x for x in new_list)]
+                    if new_list != shop_lines:  # the lines that were not refused
+                        shop_now = self.webshop.update(
+                            "orders", order_link.webshop_id, {"lines": new_list},
+                            if_match=version if isinstance(version, int) else None,
+                        )  # fmt: skip
             except ws.WebshopPreconditionFailed:
                 # The order changed meanwhile: keep the webCRM rows for the next pass/run.
                 return
@@ -1245,6 +1302,15 @@ class Engine:
                 for row in done_rows:
                     self.s.delete(row)
                 return
+        for _row, before in changed_by.values():
+            if before is not None:  # an update that was written (additions count below)
+                stats.updated_in_webshop += 1
+                stats.updates_to_webshop += 1
+                repo.add_updates(self.s, lines_dt.value, "to_webshop", 1)
+        for row in done_rows:  # a line put aside before and now through: no longer aside
+            aside = repo.get_put_aside(self.s, lines_dt.value, WEBCRM, row.record_id)
+            if aside is not None and aside.fingerprint != repo.fingerprint(row.data):
+                repo.clear_put_aside(self.s, lines_dt.value, WEBCRM, row.record_id)
         now_lines = shop_now.get("lines") or []
         known = set(by_shop)
         fresh = [x for x in now_lines if str(x.get("id")) not in known]
@@ -1271,77 +1337,147 @@ class Engine:
             if link is not None
         ]
         records += [body for body, _ in crm_creates]
-        results = self.webcrm.upsert("QuotationLine", records) if records else []
         n_upd = len(crm_updates)
-        for r in results:
-            if r.index < n_upd:
-                link, body, c_raw, s_line = crm_updates[r.index]
-                assert link is not None
-                if r.error is not None:
-                    repo.put_aside(
-                        self.s,
-                        lines_dt.value,
-                        WEBSHOP,
-                        link.webshop_id,
-                        f"webCRM refused: {r.error}",
-                        repo.fingerprint(s_line),
-                        s_line,
+
+        def finish(results: Sequence[UpsertOutcome]) -> None:
+            """After the batched PATCH: links, snapshots, deletes; the rows leave the inbox."""
+            for r in results:
+                if r.index < n_upd:
+                    link, body, c_raw, s_line = crm_updates[r.index]
+                    assert link is not None
+                    if r.error is not None:
+                        repo.put_aside(
+                            self.s,
+                            lines_dt.value,
+                            WEBSHOP,
+                            link.webshop_id,
+                            f"webCRM refused: {r.error}",
+                            repo.fingerprint(s_line),
+                            s_line,
+                        )
+                        stats.put_aside += 1
+                        continue
+                    snap = repo.get_snapshot(self.s, link)
+                    props = snapshot_after(
+                        mapping,
+                        snap.props if snap else None,
+                        c_raw,
+                        now_by_id.get(link.webshop_id, s_line),
+                        body,
                     )
-                    stats.put_aside += 1
-                    continue
-                snap = repo.get_snapshot(self.s, link)
-                props = snapshot_after(
-                    mapping,
-                    snap.props if snap else None,
-                    c_raw,
-                    now_by_id.get(link.webshop_id, s_line),
-                    body,
+                    repo.put_snapshot(self.s, link, props, None, None, None)
+                    stats.updated_in_webcrm += 1
+                    stats.updates_to_webcrm += 1
+                    repo.add_updates(self.s, lines_dt.value, "to_webcrm", 1)
+                    self._plan(lines_dt, "update", WEBCRM, link.webcrm_id, ", ".join(sorted(body)))
+                else:
+                    body, s_line = crm_creates[r.index - n_upd]
+                    if r.error is not None or r.id is None:
+                        sid = str(s_line.get("id"))
+                        repo.put_aside(
+                            self.s,
+                            lines_dt.value,
+                            WEBSHOP,
+                            sid,
+                            f"webCRM refused: {r.error}",
+                            repo.fingerprint(s_line),
+                            s_line,
+                        )
+                        stats.put_aside += 1
+                        continue
+                    self._link_line(
+                        order_link,
+                        str(r.id),
+                        str(s_line["id"]),
+                        WEBSHOP,
+                        {**body, "QuotationLineId": r.id},
+                        s_line,
+                        body,
+                    )
+                    stats.created_in_webcrm += 1
+                    stats.updates_to_webcrm += 1
+                    repo.add_updates(self.s, lines_dt.value, "to_webcrm", 1)
+            for link in crm_deletes:
+                self.webcrm.delete("QuotationLine", int(link.webcrm_id))
+                stats.deleted += 1
+                self._plan(
+                    lines_dt, "delete", WEBCRM, link.webcrm_id, "line deleted in the webshop"
                 )
+            for link, prev, c_raw, sid in snapshots:
+                s_line = now_by_id.get(sid)
+                if s_line is None:
+                    continue
+                props = snapshot_after(mapping, prev, c_raw, s_line, {})
                 repo.put_snapshot(self.s, link, props, None, None, None)
-                stats.updated_in_webcrm += 1
-                stats.updates_to_webcrm += 1
-                repo.add_updates(self.s, lines_dt.value, "to_webcrm", 1)
-                self._plan(lines_dt, "update", WEBCRM, link.webcrm_id, ", ".join(sorted(body)))
+            for row in done_rows:
+                if row in self.s:
+                    self.s.delete(row)
+
+        self._line_queue.append((records, finish))
+        if sum(len(recs) for recs, _ in self._line_queue) >= self.config.webcrm.batch_size:
+            self._flush_lines()
+
+    def _flush_lines(self) -> None:
+        """One PATCH for the line writes of many orders (the rate limit counts calls)."""
+        queue, self._line_queue = self._line_queue, []
+        records = [rec for recs, _ in queue for rec in recs]
+        results = self.webcrm.upsert("QuotationLine", records) if records else []
+        by_index = {r.index: r for r in results}
+        offset = 0
+        for recs, finish in queue:
+            finish([
+                _Outcome(k, by_index[offset + k].id, by_index[offset + k].error)
+                for k in range(len(recs))
+            ])  # fmt: skip
+            offset += len(recs)
+
+    def _set_aside_refused_lines(
+        self,
+        exc: Exception,
+        new_list: list[dict[str, Any]],
+        changed_by: dict[int, tuple[InboxRecord, dict[str, Any] | None]],
+        snapshots: list[tuple[Link, Props | None, dict[str, Any] | None, str]],
+    ) -> bool:
+        """The webshop refused an order's lines (they are written as a whole). When every
+        error names a line this run added or changed, put those lines aside with the
+        reason, take them out of ``new_list`` (an added line) or undo their change, and
+        answer True so the rest is written without them (rule 7: never block the others).
+        """
+        import re
+
+        errors = [str(e) for e in getattr(exc, "errors", None) or []]
+        by_index: dict[int, list[str]] = {}
+        for text in errors:
+            m = re.match(r"lines\[(\d+)\]", text)
+            if m is None:
+                return False
+            by_index.setdefault(int(m.group(1)), []).append(text)
+        if not by_index or any(
+            i >= len(new_list) or id(new_list[i]) not in changed_by for i in by_index
+        ):
+            return False
+        lines_dt = Datatype.order_lines
+        dropped: set[int] = set()
+        for index, texts in sorted(by_index.items()):
+            target = new_list[index]
+            row, before = changed_by.pop(id(target))
+            reason = "webshop refused: " + "; ".join(texts)
+            repo.put_aside(
+                self.s, lines_dt.value, WEBCRM, row.record_id, reason,
+                repo.fingerprint(row.data), row.data,
+            )  # fmt: skip
+            self.report.stats[lines_dt].put_aside += 1
+            self._plan(lines_dt, "put-aside", WEBSHOP, f"webcrm:{row.record_id}", reason)
+            if before is None:
+                dropped.add(id(target))
             else:
-                body, s_line = crm_creates[r.index - n_upd]
-                if r.error is not None or r.id is None:
-                    sid = str(s_line.get("id"))
-                    repo.put_aside(
-                        self.s,
-                        lines_dt.value,
-                        WEBSHOP,
-                        sid,
-                        f"webCRM refused: {r.error}",
-                        repo.fingerprint(s_line),
-                        s_line,
-                    )
-                    stats.put_aside += 1
-                    continue
-                self._link_line(
-                    order_link,
-                    str(r.id),
-                    str(s_line["id"]),
-                    WEBSHOP,
-                    {**body, "QuotationLineId": r.id},
-                    s_line,
-                    body,
-                )
-                stats.created_in_webcrm += 1
-                stats.updates_to_webcrm += 1
-                repo.add_updates(self.s, lines_dt.value, "to_webcrm", 1)
-        for link in crm_deletes:
-            self.webcrm.delete("QuotationLine", int(link.webcrm_id))
-            stats.deleted += 1
-            self._plan(lines_dt, "delete", WEBCRM, link.webcrm_id, "line deleted in the webshop")
-        for link, prev, c_raw, sid in snapshots:
-            s_line = now_by_id.get(sid)
-            if s_line is None:
-                continue
-            props = snapshot_after(mapping, prev, c_raw, s_line, {})
-            repo.put_snapshot(self.s, link, props, None, None, None)
-        for row in done_rows:
-            if row in self.s:
-                self.s.delete(row)
+                target.clear()
+                target.update(before)
+                # the snapshot stays as it was: the change is seen again when retried
+                sid = str(before.get("id"))
+                snapshots[:] = [x for x in snapshots if x[3] != sid]
+        new_list[:] = [x for x in new_list if id(x) not in dropped]
+        return True
 
     def _order_follows_lines(self, order_link: Link, shop_now: dict[str, Any]) -> None:
         """After writing an order's lines, carry what they changed on the order itself
