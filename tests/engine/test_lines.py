@@ -330,3 +330,68 @@ def test_product_id_of_a_webshop_product_that_is_not_linked(env: Env) -> None:
     lines = env.shop_get("orders", env.link(ORD, webcrm=opp_id).webshop_id)["lines"]
     assert lines[0]["product_id"] == shop_only["id"]
     assert env.sync().writes == 0
+
+
+def test_a_refused_line_is_put_aside_and_does_not_block_the_others(
+    line_linked: tuple[Env, int, str, str],
+) -> None:
+    """Rule 7 for lines: the order's lines are written as a whole, yet one bad line
+    must not hold back the others of the same order."""
+    env, line_id, order_id, sid = line_linked
+    opp_id = env.crm_get("QuotationLine", line_id)["QuotationLineOpportunityId"]
+    bad = env.crm_create(
+        "QuotationLine",
+        qline(opp_id, "SKU-BAD", QuotationLinePrice=-10.0, QuotationLineSortOrder=2),
+    )
+    good = env.crm_create("QuotationLine", qline(opp_id, "SKU-3", QuotationLineSortOrder=3))
+    env.crm_update("QuotationLine", line_id, QuotationLineQuantity=7.0)
+    report = env.sync()
+    assert report.stats[L].put_aside == 1
+    lines = env.shop_get("orders", order_id)["lines"]
+    assert [(x["sku"], x["quantity"]) for x in lines] == [("SKU-1", "7"), ("SKU-3", "2")]
+    assert lines[0]["id"] == sid
+    assert env.link(L, webcrm=good).webshop_id == lines[1]["id"]
+    assert env.link(L, webcrm=bad) is None
+    with env.inst.session() as s:
+        (entry,) = repo.all_put_aside(s)
+    assert (entry.datatype, entry.record_id) == ("order_lines", str(bad))
+    assert "unit_price" in entry.reason
+    again = env.sync()  # unchanged: not retried
+    assert again.writes == 0 and again.stats[L].put_aside == 0
+    env.crm_update("QuotationLine", bad, QuotationLinePrice=10.0)
+    report = env.sync()
+    assert report.stats[L].created_in_webshop == 1
+    lines = env.shop_get("orders", order_id)["lines"]
+    assert sorted((x["position"], x["sku"], x["unit_price"]) for x in lines) == [
+        (1, "SKU-1", "1249.50"), (2, "SKU-BAD", "10.00"), (3, "SKU-3", "1249.50"),
+    ]  # fmt: skip
+    with env.inst.session() as s:
+        assert repo.all_put_aside(s) == []
+    assert env.sync().writes == 0
+
+
+def test_a_refused_line_edit_is_undone_in_the_write_and_retried_when_changed(
+    line_linked: tuple[Env, int, str, str],
+) -> None:
+    env, line_id, order_id, sid = line_linked
+    opp_id = env.crm_get("QuotationLine", line_id)["QuotationLineOpportunityId"]
+    other = env.crm_create("QuotationLine", qline(opp_id, "SKU-3", QuotationLineSortOrder=2))
+    env.sync()
+    env.crm_update("QuotationLine", line_id, QuotationLinePrice=-1.0, QuotationLineData2="Ny")
+    env.crm_update("QuotationLine", other, QuotationLineQuantity=5.0)
+    report = env.sync()
+    assert report.stats[L].put_aside == 1
+    assert report.stats[L].updated_in_webshop == 1 and report.stats[L].updates_to_webshop == 1
+    assert shop_line(env, order_id, sid)["unit_price"] == "1249.50"  # unchanged
+    assert shop_line(env, order_id, sid)["description"] == "Skrivebord eg"
+    assert shop_line(env, order_id, env.link(L, webcrm=other).webshop_id)["quantity"] == "5"
+    with env.inst.session() as s:
+        (entry,) = repo.all_put_aside(s)
+    assert entry.record_id == str(line_id) and "unit_price" in entry.reason
+    env.crm_update("QuotationLine", line_id, QuotationLinePrice=3.0)
+    env.sync()
+    line = shop_line(env, order_id, sid)
+    assert (line["unit_price"], line["description"]) == ("3.00", "Ny")  # the whole change
+    with env.inst.session() as s:
+        assert repo.all_put_aside(s) == []
+    assert env.sync().writes == 0
