@@ -395,3 +395,57 @@ def test_a_refused_line_edit_is_undone_in_the_write_and_retried_when_changed(
     with env.inst.session() as s:
         assert repo.all_put_aside(s) == []
     assert env.sync().writes == 0
+
+
+def test_lines_not_shared_into_the_webshop(env: Env) -> None:
+    """Rule 8 for lines: an order made from an opportunity then carries no lines."""
+    env.reconfigure(order_lines=DatatypeConfig(to_webshop=ShareConfig(enabled=False)))
+    org_id = env.crm_create("Organisation", org())
+    opp_id = env.crm_create("Opportunity", opportunity(org_id))
+    env.crm_create("QuotationLine", qline(opp_id))
+    report = env.sync()
+    assert report.stats[ORD].created_in_webshop == 1
+    assert report.stats[L].created_in_webshop == 0 and report.stats[L].updates_to_webshop == 0
+    order_id = env.link(ORD, webcrm=opp_id).webshop_id
+    assert env.shop_get("orders", order_id)["lines"] == []
+    env.shop_update("orders", order_id, lines=[sline()])  # webshop → webCRM still flows
+    assert env.sync().stats[L].created_in_webcrm == 1
+    assert len(env.crm.quotation_lines_of(opp_id)) == 2
+    assert len(env.shop_get("orders", order_id)["lines"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("bad_fields", "field"),
+    [
+        ({"QuotationLinePrice": -10.0}, "unit_price"),
+        ({"QuotationLineDiscount": 150.0}, "discount_percent"),
+    ],
+    ids=["negative-price", "discount-over-100"],
+)
+def test_a_bad_line_does_not_hold_back_a_new_order(
+    env: Env, bad_fields: dict[str, Any], field: str
+) -> None:
+    org_id = env.crm_create("Organisation", org())
+    opp_id = env.crm_create("Opportunity", opportunity(org_id))
+    good = env.crm_create("QuotationLine", qline(opp_id, "SKU-1", QuotationLineSortOrder=1))
+    bad = env.crm_create("QuotationLine", qline(opp_id, "SKU-BAD", **bad_fields))
+    report = env.sync()
+    assert report.stats[ORD].created_in_webshop == 1 and report.stats[ORD].put_aside == 0
+    assert report.stats[L].put_aside == 1
+    order_id = env.link(ORD, webcrm=opp_id).webshop_id
+    lines = env.shop_get("orders", order_id)["lines"]
+    assert [x["sku"] for x in lines] == ["SKU-1"]
+    assert env.link(L, webcrm=good).webshop_id == lines[0]["id"]
+    with env.inst.session() as s:
+        (entry,) = repo.all_put_aside(s)
+    assert (entry.datatype, entry.record_id) == ("order_lines", str(bad))
+    assert field in entry.reason
+    again = env.sync()
+    assert again.writes == 0 and again.stats[L].put_aside == 0
+    env.crm_update("QuotationLine", bad, QuotationLinePrice=10.0, QuotationLineDiscount=0.0,
+                   QuotationLineSortOrder=2)  # fmt: skip
+    assert env.sync().stats[L].created_in_webshop == 1
+    assert [x["sku"] for x in env.shop_get("orders", order_id)["lines"]] == ["SKU-1", "SKU-BAD"]
+    with env.inst.session() as s:
+        assert repo.all_put_aside(s) == []
+    assert env.sync().writes == 0

@@ -361,3 +361,83 @@ def test_new_order_of_an_unknown_customer_waits_and_then_goes(env: Env) -> None:
     opp = env.crm_get("Opportunity", env.link(ORD, webshop=created["id"]).webcrm_id)
     assert opp["OpportunityOrganisationId"] == int(env.link(C, webshop=cust["id"]).webcrm_id)
     assert env.sync().writes == 0
+
+
+def test_configured_status_table(customer_linked: tuple[Env, int, str]) -> None:
+    from shopsync.config.model import StatusRule
+
+    table = [
+        StatusRule(status="cancelled", lost=True),
+        StatusRule(status="completed", percent=100),
+        StatusRule(status="confirmed", percent=90),
+        StatusRule(status="pending"),
+    ]
+    env, org_id, _ = customer_linked
+    env.reconfigure(mapping=MappingConfig(status_table=table))
+    opp_id = env.crm_create("Opportunity", opportunity(org_id, OpportunityPercent=90))
+    env.sync()
+    shop_id = env.link(ORD, webcrm=opp_id).webshop_id
+    assert env.shop_get("orders", shop_id)["status"] == "confirmed"
+    env.shop_update("orders", shop_id, status="completed")
+    env.sync()
+    assert env.crm_get("Opportunity", opp_id)["OpportunityPercent"] == 100
+    env.crm_update("Opportunity", opp_id, OpportunityPercent=90)
+    env.sync()
+    assert env.shop_get("orders", shop_id)["status"] == "confirmed"
+    env.shop_update("orders", shop_id, status="pending")  # pending: the percent is left
+    env.sync()
+    rec = env.crm_get("Opportunity", opp_id)
+    assert rec["OpportunityPercent"] == 90 and date_of(rec["OpportunityLostDate"]) is None
+    # … so webCRM still says confirmed; the webshop's pending stands until webCRM changes
+    assert env.shop_get("orders", shop_id)["status"] == "pending"
+    assert env.sync().writes == 0
+
+
+@pytest.mark.parametrize("status", ["completed", "cancelled"])
+def test_new_order_status_becomes_percent_and_dates(
+    customer_linked: tuple[Env, int, str], status: str
+) -> None:
+    env, _org_id, customer_id = customer_linked
+    created = env.shop_create("orders", order(customer_id, status=status, order_date=None))
+    env.sync()
+    rec = env.crm_get("Opportunity", env.link(ORD, webshop=created["id"]).webcrm_id)
+    if status == "completed":
+        assert rec["OpportunityPercent"] == 100
+        assert date_of(rec["OpportunityOrderDate"]) is not None  # won → an order date
+        assert date_of(rec["OpportunityLostDate"]) is None
+    else:
+        assert date_of(rec["OpportunityLostDate"]) is not None
+    assert env.shop_get("orders", created["id"])["status"] == status
+    assert env.sync().writes == 0
+
+
+def test_order_refused_for_bad_data_is_put_aside_with_its_lines_and_retried(
+    customer_linked: tuple[Env, int, str],
+) -> None:
+    env, org_id, _ = customer_linked
+    bad = env.crm_create(
+        "Opportunity",
+        opportunity(org_id, OpportunityNumber="B-1", OpportunityCurrencyName="Monopoly"),
+    )
+    line = env.crm_create(
+        "QuotationLine",
+        {"QuotationLineOpportunityId": bad, "QuotationLineData1": "SKU-1",
+         "QuotationLineQuantity": 1.0, "QuotationLinePrice": 10.0, "QuotationLineSortOrder": 1},
+    )  # fmt: skip
+    good = env.crm_create("Opportunity", opportunity(org_id, OpportunityNumber="G-1"))
+    report = env.sync()
+    assert report.stats[ORD].put_aside == 1 and report.stats[ORD].created_in_webshop == 1
+    assert env.link(ORD, webcrm=good) is not None and env.link(ORD, webcrm=bad) is None
+    with env.inst.session() as s:
+        (entry,) = repo.all_put_aside(s)
+    assert entry.record_id == str(bad) and "Monopoly" in entry.reason
+    assert "OpportunityCurrencyName" in entry.reason or "currency" in entry.reason
+    assert env.sync().stats[ORD].put_aside == 0
+    env.crm_update("Opportunity", bad, OpportunityCurrencyName="NOK")
+    report = env.sync()
+    assert report.stats[ORD].created_in_webshop == 1
+    shop = env.shop_get("orders", env.link(ORD, webcrm=bad).webshop_id)
+    assert shop["currency"] == "NOK"
+    assert [x["sku"] for x in shop["lines"]] == ["SKU-1"]
+    assert env.link(Datatype.order_lines, webcrm=line).webshop_id == shop["lines"][0]["id"]
+    assert env.sync().writes == 0

@@ -608,6 +608,8 @@ class Engine:
     def _attach_lines(self, item: Item, batch: Batch) -> None:
         """A new webshop order carries its lines (rule 6: an order's lines with it)."""
         assert item.c_raw is not None and item.shop_body is not None
+        if not self._share(Datatype.order_lines, WEBSHOP).enabled:
+            return  # lines are not shared into the webshop (rule 8): the order goes without
         opp_id = str(item.c_raw["OpportunityId"])
         rows = [
             r
@@ -623,9 +625,48 @@ class Engine:
             key=lambda r: (r.get("QuotationLineSortOrder") or 0, r.get("QuotationLineId") or 0),
         )
         line_map = self.maps[Datatype.order_lines]
-        item.shop_body["lines"] = [line_map.to_webshop(r, self.binder) for r in ordered]
-        item.crm_lines = ordered
+        body_lines: list[dict[str, Any]] = []
+        item.crm_lines = []
+        for rec in ordered:
+            try:
+                body_lines.append(line_map.to_webshop(rec, self.binder))
+            except MappingError as exc:  # this line is put aside, the order goes (rule 7)
+                self._put_aside_new_line(rec, str(exc))
+                continue
+            item.crm_lines.append(rec)
+        item.shop_body["lines"] = body_lines
         item.line_rows = rows
+
+    def _put_aside_new_line(self, rec: Mapping[str, Any], reason: str) -> None:
+        lines_dt = Datatype.order_lines
+        rid = str(rec["QuotationLineId"])
+        repo.put_aside(
+            self.s, lines_dt.value, WEBCRM, rid, reason, repo.fingerprint(rec), dict(rec)
+        )
+        self.report.stats[lines_dt].put_aside += 1
+        self._plan(lines_dt, "put-aside", WEBSHOP, f"webcrm:{rid}", reason)
+
+    def _drop_refused_new_lines(self, item: Item, exc: Exception) -> bool:
+        """A new order refused only for some of its lines: put those lines aside and leave
+        them out, so that the order and its other lines are created (rule 7)."""
+        import re
+
+        if item.crm_lines is None or item.shop_body is None:
+            return False
+        by_index: dict[int, list[str]] = {}
+        for text in (str(e) for e in getattr(exc, "errors", None) or []):
+            m = re.match(r"lines\[(\d+)\]", text)
+            if m is None or int(m.group(1)) >= len(item.crm_lines):
+                return False
+            by_index.setdefault(int(m.group(1)), []).append(text)
+        if not by_index:
+            return False
+        for index, texts in sorted(by_index.items()):
+            self._put_aside_new_line(item.crm_lines[index], "webshop refused: " + "; ".join(texts))
+        keep = [i for i in range(len(item.crm_lines)) if i not in by_index]
+        item.crm_lines = [item.crm_lines[i] for i in keep]
+        item.shop_body["lines"] = [item.shop_body["lines"][i] for i in keep]
+        return True
 
     def _refuse(self, item: Item, reason: str, batch: Batch) -> None:
         item.refused = reason
@@ -779,6 +820,9 @@ class Engine:
         except ws.WebshopPreconditionFailed:
             item.retry = True
         except (ws.WebshopValidationError, ws.WebshopConflict) as exc:
+            if item.shop_create and self._drop_refused_new_lines(item, exc):
+                self._write_webshop(dt, collection, item)  # again, without those lines
+                return
             self._refuse_after(item, f"webshop refused: {exc}")
         except ws.WebshopGone:
             if item.link is not None:
