@@ -449,3 +449,42 @@ def test_a_bad_line_does_not_hold_back_a_new_order(
     with env.inst.session() as s:
         assert repo.all_put_aside(s) == []
     assert env.sync().writes == 0
+
+
+def test_line_edited_on_both_sides(line_linked: tuple[Env, int, str, str]) -> None:
+    """Rule 3 on a line: different properties both survive; the same one, the later edit."""
+    env, line_id, order_id, sid = line_linked
+    env.crm_update("QuotationLine", line_id, QuotationLineQuantity=3.0, QuotationLineDiscount=5.0)
+    lines = env.shop_get("orders", order_id)["lines"]
+    env.shop_update(
+        "orders",
+        order_id,
+        lines=[{**x, "description": "Fra shop", "discount_percent": "8"} for x in lines],
+    )  # fmt: skip  (the webshop's edit is the later one)
+    report = env.sync()
+    assert report.stats[L].conflicts == 1
+    rec, line = env.crm_get("QuotationLine", line_id), shop_line(env, order_id, sid)
+    assert rec["QuotationLineQuantity"] == 3.0 and line["quantity"] == "3"
+    assert rec["QuotationLineData2"] == "Fra shop" and line["description"] == "Fra shop"
+    assert rec["QuotationLineDiscount"] == 8.0 and line["discount_percent"] == "8"
+    assert env.sync().writes == 0
+
+
+def test_onboarding_merge_pairs_the_lines_of_merged_orders(env: Env) -> None:
+    org_id = env.crm_create("Organisation", org())
+    opp_id = env.crm_create("Opportunity", opportunity(org_id, OpportunityNumber="N-1"))
+    env.crm_create("QuotationLine", qline(opp_id, "SKU-1", QuotationLineSortOrder=1))
+    env.crm_create("QuotationLine", qline(opp_id, "SKU-2", QuotationLineSortOrder=2))
+    env.sync()  # customer linked; order created with two lines
+    env.fresh_state()  # a second onboarding: everything exists on both sides
+    order_id = env.shop_all("orders")[0]["id"]
+    lines = env.shop_get("orders", order_id)["lines"]
+    env.shop_update("orders", order_id, lines=[*lines, sline("SKU-3", position=3)])
+    report = env.sync()
+    assert report.stats[ORD].linked_by_merge == 1
+    assert report.stats[L].linked_by_merge == 2 and report.stats[L].created_in_webcrm == 1
+    assert report.stats[L].created_in_webshop == 0
+    crm_skus = sorted(r["QuotationLineData1"] for r in env.crm.quotation_lines_of(opp_id))
+    shop_skus = sorted(x["sku"] for x in env.shop_get("orders", order_id)["lines"])
+    assert crm_skus == shop_skus == ["SKU-1", "SKU-2", "SKU-3"]
+    assert env.sync().writes == 0

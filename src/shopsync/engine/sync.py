@@ -1148,6 +1148,12 @@ class Engine:
                     Side(s_line, parse_time(shop_raw.get("updated_at"))),
                     self.binder,
                 )
+                stats.conflicts += len(d.conflicts)
+                for prop, winner in sorted(d.conflicts.items()):
+                    self._plan(
+                        lines_dt, "conflict", winner, f"webcrm:{row.record_id}",
+                        f"{prop}: {winner} was edited last",
+                    )  # fmt: skip
                 try:
                     if d.to_webshop and share_shop:
                         patch = mapping.to_webshop(row.data, self.binder, d.to_webshop)
