@@ -541,3 +541,56 @@ def test_dry_run_after_convergence_plans_only_the_pending_change(env: Env) -> No
     report = env.sync()
     assert report.stats[P].updated_in_webshop == 1
     assert env.shop_get("products", shop_pid)["unit_price"] == "1.00"
+
+
+STATE_TABLES = ("links", "snapshots", "inbox", "merge_keys", "put_aside", "intents",
+                "cursors", "update_counts", "runs", "meta")  # fmt: skip
+
+
+def state_dump(env: Env) -> dict[str, list[tuple[Any, ...]]]:
+    from sqlalchemy import text
+
+    with env.inst.session() as s:
+        return {
+            t: sorted((tuple(r) for r in s.execute(text(f"SELECT * FROM {t}"))), key=repr)
+            for t in STATE_TABLES
+        }
+
+
+def world_dump(env: Env) -> dict[str, Any]:
+    crm = {e: env.crm_all(e) for e in ("Organisation", "Product", "Opportunity", "QuotationLine")}
+    shop = {c: env.shop_all(c, include_deleted=True) for c in ("customers", "products", "orders")}
+    return {**crm, **shop}
+
+
+def test_dry_run_over_a_synced_world_changes_nothing_anywhere(env: Env) -> None:
+    org_id = env.crm_create("Organisation", org())
+    product_id = env.crm_create("Product", crm_product())
+    opp = env.crm_create("Opportunity", opportunity(org_id))
+    line_id = env.crm_create("QuotationLine", qline(opp))
+    doomed = env.crm_create("Opportunity", opportunity(org_id, OpportunityNumber="D-1"))
+    env.sync()
+    # changes of every kind on both sides
+    env.crm_update("Product", product_id, ProductPrice=1.0)
+    env.crm.delete("QuotationLine", line_id)
+    env.crm_create("QuotationLine", qline(opp, "SKU-2", QuotationLineSortOrder=2))
+    env.crm_create("Opportunity", opportunity(org_id, OpportunityNumber=None))
+    env.shop.delete("orders", env.link(ORD, webcrm=doomed).webshop_id)
+    env.shop_create("products", shop_product("SKU-NEW"))
+    env.crm_create("Product", crm_product("SKU-NEG", ProductPrice=-3.0))  # would be put aside
+    world, state = world_dump(env), state_dump(env)
+    report = env.sync(dry_run=True)
+    assert world_dump(env) == world
+    assert state_dump(env) == state
+    planned = {(p.datatype, p.action, p.target) for p in report.plan}
+    assert ("products", "update", "webshop") in planned
+    assert ("products", "create", "webcrm") in planned
+    assert ("orders", "create", "webshop") in planned
+    assert ("order_lines", "delete", "webshop") in planned
+    assert ("order_lines", "create", "webshop") in planned
+    assert ("orders", "mark lost", "webcrm") in planned
+    # the same run for real does the work
+    real = env.sync()
+    assert real.stats[P].created_in_webcrm == 1 and real.stats[P].put_aside == 1
+    assert real.stats[ORD].created_in_webshop == 1 and real.stats[ORD].deleted == 1
+    assert env.sync().writes == 0
