@@ -61,7 +61,9 @@ class Installation:
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
-        return sessionmaker(self.db, expire_on_commit=False)
+        # No autoflush: the engine flushes where a read must see its own writes (adding a
+        # link), and per-record autoflushes would cost more than the sync itself.
+        return sessionmaker(self.db, expire_on_commit=False, autoflush=False)
 
     @cached_property
     def webcrm(self) -> WebcrmClient:

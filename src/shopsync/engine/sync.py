@@ -58,6 +58,8 @@ WEBSHOP = "webshop"
 BATCH = 200
 """Inbox rows processed per transaction."""
 ORDER: tuple[Datatype, ...] = (Datatype.customers, Datatype.products, Datatype.orders)
+WEBSHOP_CONCURRENCY = 4
+"""Webshop creates in flight at once."""
 
 
 def other(system: str) -> str:
@@ -110,6 +112,8 @@ class Item:
     # orders: the webCRM lines that go with a new webshop order (sorted as sent)
     crm_lines: list[dict[str, Any]] | None = None
     line_rows: list[InboxRecord] = field(default_factory=list)
+    prefetched: tuple[dict[str, Any] | None, Exception | None] | None = None
+    """A create's answer (or error) already fetched by :meth:`Engine._create_in_parallel`."""
     decision: Decision | None = None
 
     @property
@@ -158,6 +162,15 @@ class Engine:
         self._onboarded_at: datetime | None = None
         self._line_pairs: dict[str, dict[str, Any] | None] = {}
         self._crm_queue: list[Item] = []
+        self._deferred_keys: dict[tuple[str, str], list[str]] = {}
+        self._deferred_intents: dict[tuple[str, str], list[str]] = {}
+        self._pf_links: dict[tuple[str, str], Link | None] = {}
+        self._pf_snaps: dict[int, Snapshot | None] = {}
+        self._pf_inbox: dict[tuple[str, str], InboxRecord | None] = {}
+        self._pf_aside: set[tuple[str, str]] = set()
+        self._aside_seen: set[tuple[str, str, str]] = set()
+        self._pending_line_links: dict[int, list[tuple[dict[str, Any], dict[str, Any], int]]] = {}
+        self._staging: list[tuple[str, datetime | None, dict[str, Any] | None, str | None]] = []
         self._line_queue: list[
             tuple[list[dict[str, Any]], Callable[[Sequence[UpsertOutcome]], None]]
         ] = []
@@ -218,7 +231,17 @@ class Engine:
         self.s.commit()
 
     def _commit(self) -> None:
-        """Commit (or, in a dry run, only flush: everything is rolled back at the end)."""
+        """Commit (or, in a dry run, only flush: everything is rolled back at the end).
+
+        Merge keys and intents of records linked since the last commit are deleted here,
+        one statement per kind, in the same transaction as the links.
+        """
+        for (dt, system), ids in self._deferred_keys.items():
+            repo.clear_merge_keys_many(self.s, dt, system, ids)
+        for (dt, system), ids in self._deferred_intents.items():
+            repo.clear_intents_many(self.s, dt, system, ids)
+        self._deferred_keys.clear()
+        self._deferred_intents.clear()
         if self.dry_run:
             self.s.flush()
         else:
@@ -263,6 +286,7 @@ class Engine:
                         stats.read_webcrm += 1
                     if updated is not None and (newest is None or updated > newest):
                         newest = updated
+                self._flush_stage(dt, WEBCRM)
                 self._commit()
                 self.on_progress(dt, "read webCRM", stats.read_webcrm)
             for link in list(repo.active_links(self.s, dt.value)):
@@ -282,6 +306,7 @@ class Engine:
                 stats.read_webcrm += 1
                 if updated is not None and (newest is None or updated > newest):
                     newest = updated
+            self._flush_stage(dt, WEBCRM)
             repo.set_cursor(self.s, dt.value, WEBCRM, format_time(newest) if newest else None)
             self._commit()
             self.on_progress(dt, "read webCRM", stats.read_webcrm)
@@ -306,6 +331,7 @@ class Engine:
                 stats.read_webshop += 1
                 if updated is not None and (newest is None or updated > newest):
                     newest = updated
+            self._flush_stage(dt, WEBSHOP)
             repo.set_cursor(self.s, dt.value, WEBSHOP, format_time(newest) if newest else None)
             self._commit()
             self.on_progress(dt, "read webshop", stats.read_webshop)
@@ -318,19 +344,30 @@ class Engine:
         updated: datetime | None,
         data: dict[str, Any] | None,
     ) -> None:
+        """Collect a record for :meth:`_flush_stage` (staged a page at a time)."""
         parent = None
         if dt is Datatype.order_lines and data is not None:
             value = data.get("QuotationLineOpportunityId")
             parent = str(value) if value is not None else None
-        repo.stage(
-            self.s, dt.value, system, rid,
-            updated_at=updated, data=data, deleted=data is None, parent_id=parent,
-        )  # fmt: skip
-        if data is not None and dt is not Datatype.order_lines:
-            link = repo.link_by_id(self.s, dt.value, system, rid)
-            if link is None:
-                keys = self.matcher.keys(dt, system, data)
-                repo.set_merge_keys(self.s, dt.value, system, rid, keys)
+        self._staging.append((rid, updated, data, parent))
+
+    def _flush_stage(self, dt: Datatype, system: str) -> None:
+        """Stage the collected page and store merge keys of records not linked yet."""
+        page, self._staging = self._staging, []
+        if not page:
+            return
+        repo.stage_page(self.s, dt.value, system, page)
+        if dt is Datatype.order_lines:
+            return
+        ids = [rid for rid, _, data, _ in page if data is not None]
+        linked = repo.linked_ids(self.s, dt.value, system, ids)
+        had_keys = repo.merge_key_owners(self.s, dt.value, system, ids)
+        for rid, _, data, _ in page:
+            if data is None or rid in linked:
+                continue
+            if rid in had_keys:
+                repo.clear_merge_keys(self.s, dt.value, system, rid)
+            repo.add_merge_keys(self.s, dt.value, system, rid, self.matcher.keys(dt, system, data))
 
     # -------------------------------------------------------------------- processing
     def _process(self, dt: Datatype) -> None:
@@ -346,6 +383,7 @@ class Engine:
                     break
                 after = rows[-1].id
                 batch = Batch(claimed=claimed)
+                self._prefetch(dt, rows)
                 for row in rows:
                     if row.id in batch.claimed:
                         continue
@@ -407,7 +445,7 @@ class Engine:
     def _plan_row(self, dt: Datatype, row: InboxRecord, batch: Batch) -> None:
         system = row.system
         batch.claim(row)
-        link = repo.link_by_id(self.s, dt.value, system, row.record_id)
+        link = self._link_for(dt, system, row.record_id)
         if row.deleted:
             self._plan_delete(dt, row, link, batch)
             return
@@ -420,11 +458,11 @@ class Engine:
                 self._done(batch, row)
                 return
             other_id = link.webshop_id if system == WEBCRM else link.webcrm_id
-            snap = repo.get_snapshot(self.s, link)
+            snap = self._snapshot_for(link)
             if self._stale(row, snap):
                 self._done(batch, row)
                 return
-            other_row = repo.inbox_get(self.s, dt.value, other(system), other_id)
+            other_row = self._inbox_for(dt, other(system), other_id)
             if other_row is not None and (other_row.id in batch.claimed or other_row.deleted):
                 other_row = None
             if other_row is not None and self._stale(other_row, snap):
@@ -481,7 +519,58 @@ class Engine:
             version = item.s_raw.get("version")
             item.if_match = int(version) if isinstance(version, int) else item.if_match
 
+    def _prefetch(self, dt: Datatype, rows: Sequence[InboxRecord]) -> None:
+        """Load what planning a batch needs in a few queries instead of several per row."""
+        ids = {WEBCRM: [r.record_id for r in rows if r.system == WEBCRM],
+               WEBSHOP: [r.record_id for r in rows if r.system == WEBSHOP]}  # fmt: skip
+        self._pf_links = {}
+        for system, wanted in ids.items():
+            for rid in wanted:
+                self._pf_links[(system, rid)] = None
+            for link in repo.links_for(self.s, dt.value, system, wanted):
+                rid = link.webcrm_id if system == WEBCRM else link.webshop_id
+                self._pf_links[(system, rid)] = link
+        links = [ln for ln in self._pf_links.values() if ln is not None]
+        self._pf_snaps = {ln.id: None for ln in links}
+        self._pf_snaps.update(repo.snapshots_for(self.s, [ln.id for ln in links]))
+        self._pf_inbox = {}
+        for system in (WEBCRM, WEBSHOP):
+            others = [
+                (ln.webshop_id if system == WEBCRM else ln.webcrm_id)
+                for (sys_, _), ln in self._pf_links.items()
+                if ln is not None and sys_ == system
+            ]
+            target = other(system)
+            for rid in others:
+                self._pf_inbox[(target, rid)] = None
+            for row in repo.inbox_rows(self.s, dt.value, target, others):
+                self._pf_inbox[(target, row.record_id)] = row
+        self._pf_aside = set()
+        for system, wanted in ids.items():
+            for rid in repo.put_aside_ids(self.s, dt.value, system, wanted):
+                self._pf_aside.add((system, rid))
+                self._aside_seen.add((dt.value, system, rid))
+
+    def _link_for(self, dt: Datatype, system: str, rid: str) -> Link | None:
+        key = (system, rid)
+        if key in self._pf_links:
+            return self._pf_links[key]
+        return repo.link_by_id(self.s, dt.value, system, rid)
+
+    def _snapshot_for(self, link: Link) -> Snapshot | None:
+        if link.id in self._pf_snaps:
+            return self._pf_snaps[link.id]
+        return repo.get_snapshot(self.s, link)
+
+    def _inbox_for(self, dt: Datatype, system: str, rid: str) -> InboxRecord | None:
+        key = (system, rid)
+        if key in self._pf_inbox:
+            return self._pf_inbox[key]
+        return repo.inbox_get(self.s, dt.value, system, rid)
+
     def _still_put_aside(self, dt: Datatype, row: InboxRecord) -> bool:
+        if (row.system, row.record_id) not in self._pf_aside:
+            return False
         entry = repo.get_put_aside(self.s, dt.value, row.system, row.record_id)
         if entry is None:
             return False
@@ -556,8 +645,6 @@ class Engine:
                 )
         if dt is Datatype.orders and item.crm_body is not None:
             self._erp_fields(item.crm_body)
-        if dt is Datatype.orders and item.s_raw is not None and item.shop_id is not None:
-            self._line_pairs[item.shop_id] = None
         batch.items.append(item)
 
     def _erp_fields(self, body: dict[str, Any]) -> None:
@@ -741,6 +828,10 @@ class Engine:
             if item.crm_create and item.s_row is not None:
                 repo.intent_key(self.s, dt.value, WEBSHOP, item.s_row.record_id)
         self._commit()
+        if not self.dry_run:
+            creates = [i for i in items if i.shop_body is not None and i.shop_create]
+            if len(creates) > 1:
+                self._create_in_parallel(collection, creates)
         for item in items:
             if item.shop_body is None:
                 continue
@@ -797,6 +888,28 @@ class Engine:
             if row in self.s:
                 self.s.delete(row)
 
+    def _create_in_parallel(self, collection: str, items: list[Item]) -> None:
+        """Send webshop creates a few at a time (each is idempotent by its key).
+
+        The webshop has no bulk endpoint; a handful of requests in flight keeps both
+        processes busy. Only the HTTP calls run on threads: the answers (or errors) are
+        applied on this thread by :meth:`_write_webshop`, which owns the database session.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        from shopsync.connectors.webshop import client as ws
+
+        def call(item: Item) -> tuple[Item, dict[str, Any] | None, Exception | None]:
+            assert item.shop_body is not None and item.shop_key is not None
+            try:
+                return item, self.webshop.create(collection, item.shop_body, item.shop_key), None
+            except ws.WebshopError as exc:
+                return item, None, exc
+
+        with ThreadPoolExecutor(max_workers=WEBSHOP_CONCURRENCY) as pool:
+            for item, answer, error in pool.map(call, items):
+                item.prefetched = (answer, error)
+
     def _write_webshop(self, dt: Datatype, collection: str, item: Item) -> None:
         assert item.shop_body is not None
         from shopsync.connectors.webshop import client as ws
@@ -808,7 +921,15 @@ class Engine:
             item.s_after = None
             return
         try:
-            if item.shop_create:
+            if item.prefetched is not None:
+                answer, error = item.prefetched
+                item.prefetched = None
+                if error is not None:
+                    raise error
+                assert answer is not None
+                item.s_after = answer
+                item.shop_id = str(answer["id"])
+            elif item.shop_create:
                 assert item.shop_key is not None
                 item.s_after = self.webshop.create(collection, item.shop_body, item.shop_key)
                 item.shop_id = str(item.s_after["id"])
@@ -903,11 +1024,12 @@ class Engine:
         if not records or self.dry_run:
             return
         results = self.webcrm.upsert("QuotationLine", records)
-        self._pending_line_links = [
-            (owners[r.index][0], owners[r.index][1], records[r.index], r.id)
-            for r in results
-            if r.error is None and r.id is not None
-        ]
+        for r in results:
+            if r.error is None and r.id is not None:
+                owner, line = owners[r.index]
+                self._pending_line_links.setdefault(id(owner), []).append(
+                    (line, records[r.index], r.id)
+                )
         for r in results:
             if r.error is not None:
                 line = owners[r.index][1]
@@ -929,24 +1051,28 @@ class Engine:
             return
         link = item.link
         if link is None:
-            link = repo.add_link(self.s, dt.value, item.crm_id, item.shop_id, item.created_by)
+            # orders flush at once: their lines need the link's id
+            link = repo.add_link(
+                self.s, dt.value, item.crm_id, item.shop_id, item.created_by,
+                flush=dt is Datatype.orders,
+            )  # fmt: skip
             item.link = link
-            repo.clear_merge_keys(self.s, dt.value, WEBCRM, item.crm_id)
-            repo.clear_merge_keys(self.s, dt.value, WEBSHOP, item.shop_id)
+            self._deferred_keys.setdefault((dt.value, WEBCRM), []).append(item.crm_id)
+            self._deferred_keys.setdefault((dt.value, WEBSHOP), []).append(item.shop_id)
             if item.created_by == "merge":
                 stats.linked_by_merge += 1
                 self._plan(dt, "link", "-", self._label(item), "matched by merge criteria")
         if item.shop_create:
             stats.created_in_webshop += 1
             stats.updates_to_webshop += 1
-            repo.clear_intent(self.s, dt.value, WEBCRM, item.crm_id)
+            self._deferred_intents.setdefault((dt.value, WEBCRM), []).append(item.crm_id)
         elif item.shop_body is not None and item.s_after is not None:
             stats.updated_in_webshop += 1
             stats.updates_to_webshop += 1
         if item.crm_create:
             stats.created_in_webcrm += 1
             stats.updates_to_webcrm += 1
-            repo.clear_intent(self.s, dt.value, WEBSHOP, item.shop_id)
+            self._deferred_intents.setdefault((dt.value, WEBSHOP), []).append(item.shop_id)
         elif item.crm_sent:
             stats.updated_in_webcrm += 1
             stats.updates_to_webcrm += 1
@@ -971,9 +1097,12 @@ class Engine:
             self.binder.remember_sku(item.s_after.get("sku"), item.shop_id)
         if dt is Datatype.orders:
             self._finalize_order_lines(item, link)
-        repo.clear_put_aside(
-            self.s, dt.value, item.source, item.crm_id if item.source == WEBCRM else item.shop_id
-        )
+            s_now = item.s_after if item.s_after is not None else item.s_raw
+            if link.state == "active" and not item.shop_create and s_now and "lines" in s_now:
+                self._line_pairs[item.shop_id] = s_now  # its lines are reconciled after the orders
+        aside_id = item.crm_id if item.source == WEBCRM else item.shop_id
+        if (dt.value, item.source, aside_id) in self._aside_seen:
+            repo.clear_put_aside(self.s, dt.value, item.source, aside_id)
         self._done(batch, *item.rows)
 
     def _finalize_order_lines(self, item: Item, link: Link) -> None:
@@ -991,6 +1120,7 @@ class Engine:
                     crm_line,
                     shop_line,
                     {},
+                    known_new=True,
                 )
             for row in item.line_rows:
                 if row in self.s:
@@ -998,9 +1128,7 @@ class Engine:
             self.report.stats[lines_dt].created_in_webshop += len(shop_lines)
             self.report.stats[lines_dt].updates_to_webshop += len(shop_lines)
             repo.add_updates(self.s, lines_dt.value, "to_webshop", len(shop_lines))
-        pending = getattr(self, "_pending_line_links", [])
-        mine = [p for p in pending if p[0] is item]
-        for _, shop_line, sent, new_id in mine:
+        for shop_line, sent, new_id in self._pending_line_links.pop(id(item), []):
             self._link_line(
                 link,
                 str(new_id),
@@ -1009,6 +1137,7 @@ class Engine:
                 {**sent, "QuotationLineId": new_id},
                 shop_line,
                 sent,
+                known_new=True,
             )
             self.report.stats[lines_dt].created_in_webcrm += 1
             self.report.stats[lines_dt].updates_to_webcrm += 1
@@ -1025,13 +1154,20 @@ class Engine:
         s_raw: Mapping[str, Any] | None,
         sent: Mapping[str, Any],
         previous: Props | None = None,
+        *,
+        known_new: bool = False,
     ) -> Link:
+        """Link a line pair and store its snapshot; ``known_new`` skips the lookup and
+        leaves the INSERTs for the next flush (a created order's lines come in bulk)."""
         mapping = self.maps[Datatype.order_lines]
-        link = repo.link_by_webcrm(self.s, Datatype.order_lines.value, crm_id)
+        link = None
+        if not known_new:
+            link = repo.link_by_webcrm(self.s, Datatype.order_lines.value, crm_id)
         if link is None:
             link = repo.add_link(
-                self.s, Datatype.order_lines.value, crm_id, shop_id, created_by, parent_id=parent.id
-            )
+                self.s, Datatype.order_lines.value, crm_id, shop_id, created_by,
+                parent_id=parent.id, flush=not known_new,
+            )  # fmt: skip
         props = snapshot_after(mapping, previous, c_raw, s_raw, sent)
         repo.put_snapshot(self.s, link, props, None, None, None)
         return link
@@ -1040,9 +1176,7 @@ class Engine:
     def _process_lines(self) -> None:
         """Order lines of linked orders: per order pair, reconcile its lines both ways."""
         lines_dt = Datatype.order_lines
-        pending = getattr(self, "_pending_line_links", None)
-        if pending is not None:
-            self._pending_line_links = []
+        self._pending_line_links.clear()
         parents = set(repo.inbox_parents(self.s, lines_dt.value, WEBCRM))
         pairs: dict[str, tuple[Link, dict[str, Any] | None]] = {}
         for shop_id, shop_raw in self._line_pairs.items():
@@ -1054,7 +1188,8 @@ class Engine:
                 continue
             link = repo.link_by_webcrm(self.s, Datatype.orders.value, opp_id)
             if link is not None and link.state == "active":
-                pairs[opp_id] = (link, None)
+                if not self._echo_only(opp_id):
+                    pairs[opp_id] = (link, None)
             else:
                 reason = (
                     f"waiting for opportunity {opp_id} to be linked to an order"
@@ -1076,6 +1211,32 @@ class Engine:
                 self.on_progress(lines_dt, "synced", n)
         self._flush_lines()
         self._commit()
+
+    def _echo_only(self, opp_id: str) -> bool:
+        """True when an opportunity's staged lines are all linked and unchanged.
+
+        They are then our own writes (or re-reads of the overlap window) coming back;
+        the rows leave the inbox without fetching the webshop order.
+        """
+        lines_dt = Datatype.order_lines
+        mapping = self.maps[lines_dt]
+        rows = repo.inbox_children(self.s, lines_dt.value, WEBCRM, opp_id)
+        for row in rows:
+            if row.deleted or row.data is None:
+                return False
+            link = repo.link_by_webcrm(self.s, lines_dt.value, row.record_id)
+            if link is None or link.state != "active":
+                return False
+            snap = repo.get_snapshot(self.s, link)
+            if snap is None:
+                return False
+            values = mapping.webcrm_values(row.data)
+            if any(snap.props.get(name, {}).get("c") != value for name, value in values.items()):
+                return False
+        for row in rows:
+            self.s.delete(row)
+        self.report.stats[lines_dt].unchanged += len(rows)
+        return True
 
     def _reconcile_lines(self, order_link: Link, shop_raw: dict[str, Any] | None) -> None:
         lines_dt = Datatype.order_lines

@@ -32,7 +32,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
 class Base(DeclarativeBase):
@@ -78,6 +78,8 @@ class Snapshot(Base):
     webshop_updated_at: Mapped[datetime | None]
     webshop_version: Mapped[int | None] = mapped_column(Integer, default=None)
     updated_at: Mapped[datetime]
+    link: Mapped[Link] = relationship()
+    """Lets a snapshot be added with its new link in one flush."""
 
 
 class InboxRecord(Base):

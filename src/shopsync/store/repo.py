@@ -70,7 +70,11 @@ def add_link(
     webshop_id: str,
     created_by: str,
     parent_id: int | None = None,
+    *,
+    flush: bool = True,
 ) -> Link:
+    """Add a link; ``flush=False`` leaves the INSERT for the transaction's next flush
+    (many links at once), so the link is not yet found by queries."""
     t = now()
     link = Link(
         datatype=datatype,
@@ -83,7 +87,8 @@ def add_link(
         updated_at=t,
     )
     s.add(link)
-    s.flush()
+    if flush:
+        s.flush()
     return link
 
 
@@ -124,12 +129,12 @@ def put_snapshot(
     webshop_updated_at: datetime | None,
     webshop_version: int | None,
 ) -> None:
-    snap = s.get(Snapshot, link.id)
+    snap = s.get(Snapshot, link.id) if link.id is not None else None
     t = now()
     if snap is None:
         s.add(
             Snapshot(
-                link_id=link.id,
+                link=link,
                 props=props,
                 webcrm_updated_at=webcrm_updated_at,
                 webshop_updated_at=webshop_updated_at,
@@ -137,6 +142,8 @@ def put_snapshot(
                 updated_at=t,
             )
         )
+        if link.id is not None:
+            s.flush()  # a later get() in the same transaction must find it
     else:
         snap.props = props
         snap.webcrm_updated_at = webcrm_updated_at or snap.webcrm_updated_at
@@ -197,6 +204,136 @@ def stage(
         )
     )
     return True
+
+
+def stage_page(
+    s: Session,
+    datatype: str,
+    system: str,
+    records: Sequence[tuple[str, datetime | None, dict[str, Any] | None, str | None]],
+) -> None:
+    """Stage a page of ``(record_id, updated_at, data or None when deleted, parent_id)``.
+
+    Like :func:`stage` for each, with one query for the rows already in the inbox.
+    """
+    if not records:
+        return
+    ids = [r[0] for r in records]
+    existing = {
+        row.record_id: row
+        for row in s.scalars(
+            select(InboxRecord).where(
+                InboxRecord.datatype == datatype,
+                InboxRecord.system == system,
+                InboxRecord.record_id.in_(ids),
+            )
+        )
+    }
+    t = now()
+    for record_id, updated_at, data, parent_id in records:
+        row = existing.get(record_id)
+        if row is None:
+            row = InboxRecord(
+                datatype=datatype, system=system, record_id=record_id, parent_id=parent_id,
+                updated_at=updated_at, deleted=data is None, data=data, waiting_reason=None,
+                attempts=0, received_at=t,
+            )  # fmt: skip
+            s.add(row)
+            existing[record_id] = row
+            continue
+        old = as_utc(row.updated_at)
+        if old is not None and updated_at is not None and updated_at < old:
+            continue
+        row.updated_at, row.data, row.deleted = updated_at, data, data is None
+        row.parent_id, row.waiting_reason, row.received_at = parent_id, None, t
+
+
+def linked_ids(s: Session, datatype: str, system: str, ids: Sequence[str]) -> set[str]:
+    """Which of ``ids`` (of ``system``) are in a link, whatever its state."""
+    column = Link.webcrm_id if system == "webcrm" else Link.webshop_id
+    return set(s.scalars(select(column).where(Link.datatype == datatype, column.in_(ids))))
+
+
+def merge_key_owners(s: Session, datatype: str, system: str, ids: Sequence[str]) -> set[str]:
+    return set(
+        s.scalars(
+            select(MergeKey.record_id)
+            .where(
+                MergeKey.datatype == datatype,
+                MergeKey.system == system,
+                MergeKey.record_id.in_(ids),
+            )
+            .distinct()
+        )
+    )
+
+
+def add_merge_keys(
+    s: Session, datatype: str, system: str, record_id: str, keys: Sequence[str]
+) -> None:
+    for key in dict.fromkeys(keys):
+        s.add(MergeKey(datatype=datatype, system=system, record_id=record_id, key=key[:512]))
+
+
+def links_for(s: Session, datatype: str, system: str, ids: Sequence[str]) -> Sequence[Link]:
+    """The links of ``ids`` (of ``system``), whatever their state, in one query."""
+    if not ids:
+        return []
+    column = Link.webcrm_id if system == "webcrm" else Link.webshop_id
+    return s.scalars(select(Link).where(Link.datatype == datatype, column.in_(ids))).all()
+
+
+def snapshots_for(s: Session, link_ids: Sequence[int]) -> dict[int, Snapshot]:
+    if not link_ids:
+        return {}
+    rows = s.scalars(select(Snapshot).where(Snapshot.link_id.in_(link_ids)))
+    return {snap.link_id: snap for snap in rows}
+
+
+def inbox_rows(s: Session, datatype: str, system: str, ids: Sequence[str]) -> Sequence[InboxRecord]:
+    if not ids:
+        return []
+    return s.scalars(
+        select(InboxRecord).where(
+            InboxRecord.datatype == datatype,
+            InboxRecord.system == system,
+            InboxRecord.record_id.in_(ids),
+        )
+    ).all()
+
+
+def put_aside_ids(s: Session, datatype: str, system: str, ids: Sequence[str]) -> set[str]:
+    if not ids:
+        return set()
+    return set(
+        s.scalars(
+            select(PutAside.record_id).where(
+                PutAside.datatype == datatype,
+                PutAside.system == system,
+                PutAside.record_id.in_(ids),
+            )
+        )
+    )
+
+
+def clear_merge_keys_many(s: Session, datatype: str, system: str, ids: Sequence[str]) -> None:
+    if ids:
+        s.execute(
+            delete(MergeKey).where(
+                MergeKey.datatype == datatype,
+                MergeKey.system == system,
+                MergeKey.record_id.in_(ids),
+            )
+        )
+
+
+def clear_intents_many(s: Session, datatype: str, system: str, ids: Sequence[str]) -> None:
+    if ids:
+        s.execute(
+            delete(Intent).where(
+                Intent.datatype == datatype, Intent.system == system, Intent.record_id.in_(ids)
+            )
+        )
 
 
 def inbox_get(s: Session, datatype: str, system: str, record_id: str) -> InboxRecord | None:
@@ -320,6 +457,7 @@ def put_aside(
                 last_attempt=t,
             )
         )
+        s.flush()
     else:
         row.reason = reason
         row.fingerprint = fp
@@ -409,6 +547,7 @@ def set_cursor(s: Session, datatype: str, system: str, value: str | None) -> Non
     row = s.get(Cursor, (datatype, system))
     if row is None:
         s.add(Cursor(datatype=datatype, system=system, value=value, updated_at=now()))
+        s.flush()  # a later get() in the same transaction must find it (no autoflush)
     else:
         row.value = value
         row.updated_at = now()
@@ -423,6 +562,7 @@ def set_meta(s: Session, key: str, value: str) -> None:
     row = s.get(Meta, key)
     if row is None:
         s.add(Meta(key=key, value=value))
+        s.flush()
     else:
         row.value = value
 
@@ -433,6 +573,7 @@ def add_updates(s: Session, datatype: str, direction: str, n: int) -> None:
     row = s.get(UpdateCount, (datatype, direction))
     if row is None:
         s.add(UpdateCount(datatype=datatype, direction=direction, count=n))
+        s.flush()
     else:
         row.count += n
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import collections
 import json
 import re
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -210,6 +211,7 @@ class WebshopClient:
         )
         self.requests_made = 0
         self.requests_by_endpoint: collections.Counter[str] = collections.Counter()
+        self._count_lock = threading.Lock()
         self.responses_429 = 0
         self.retries = 0
         self.last_rate_headers: dict[str, str] = {}
@@ -263,8 +265,9 @@ class WebshopClient:
         def attempt() -> httpx.Response:
             waits = 0
             while True:
-                self.requests_made += 1
-                self.requests_by_endpoint[endpoint] += 1
+                with self._count_lock:  # creates may run on several threads
+                    self.requests_made += 1
+                    self.requests_by_endpoint[endpoint] += 1
                 response = self._http.request(
                     method, path, params=params, json=json_body, headers=dict(headers or {})
                 )
