@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from shopsync import logs
 from shopsync.config.model import Config, Datatype, StateConfig, WebcrmConfig, WebshopConfig
 from shopsync.emulators.launch import start_webcrm_emulator, start_webshop_server
 from shopsync.engine.report import RunReport
@@ -81,6 +82,7 @@ def main() -> None:
     ap.add_argument("--rate-limit", type=int, default=250, help="requests per 60 s (webCRM's)")
     ap.add_argument("--batch", type=int, default=500, help="records per PATCH")
     args = ap.parse_args()
+    logs.configure("warning")
     orgs, products, opps = (int(x * args.scale) for x in (10_000, 2_000, 5_000))
     shop_customers = int(2_000 * args.scale)
 
