@@ -1212,6 +1212,17 @@ class Engine:
         self._flush_lines()
         self._commit()
 
+    def _aside_line(
+        self, system: str, rid: str, reason: str, data: Mapping[str, Any] | None
+    ) -> None:
+        """Put one order line aside (rule 7): its order and the other lines go on."""
+        lines_dt = Datatype.order_lines
+        repo.put_aside(
+            self.s, lines_dt.value, system, rid, reason,
+            repo.fingerprint(data), dict(data) if data is not None else None,
+        )  # fmt: skip
+        self.report.stats[lines_dt].put_aside += 1
+
     def _echo_only(self, opp_id: str) -> bool:
         """True when an opportunity's staged lines are all linked and unchanged.
 
@@ -1339,16 +1350,7 @@ class Engine:
                     else:
                         snapshots.append((link, prev, row.data, link.webshop_id))
                 except MappingError as exc:
-                    repo.put_aside(
-                        self.s,
-                        lines_dt.value,
-                        WEBCRM,
-                        row.record_id,
-                        str(exc),
-                        repo.fingerprint(row.data),
-                        row.data,
-                    )
-                    stats.put_aside += 1
+                    self._aside_line(WEBCRM, row.record_id, str(exc), row.data)
                 done_rows.append(row)
                 continue
             # a webCRM line not linked yet: match an unlinked webshop line, or add it
@@ -1378,16 +1380,7 @@ class Engine:
             try:
                 new_line = mapping.to_webshop(row.data, self.binder)
             except MappingError as exc:
-                repo.put_aside(
-                    self.s,
-                    lines_dt.value,
-                    WEBCRM,
-                    row.record_id,
-                    str(exc),
-                    repo.fingerprint(row.data),
-                    row.data,
-                )
-                stats.put_aside += 1
+                self._aside_line(WEBCRM, row.record_id, str(exc), row.data)
                 done_rows.append(row)
                 continue
             new_list.append(new_line)
@@ -1418,16 +1411,7 @@ class Engine:
                     try:
                         body = mapping.to_webcrm(s_line, self.binder, d.to_webcrm)
                     except MappingError as exc:
-                        repo.put_aside(
-                            self.s,
-                            lines_dt.value,
-                            WEBSHOP,
-                            sid,
-                            str(exc),
-                            repo.fingerprint(s_line),
-                            s_line,
-                        )
-                        stats.put_aside += 1
+                        self._aside_line(WEBSHOP, sid, str(exc), s_line)
                         continue
                     crm_updates.append((link, body, None, s_line))
                 else:
@@ -1557,16 +1541,9 @@ class Engine:
                     link, body, c_raw, s_line = crm_updates[r.index]
                     assert link is not None
                     if r.error is not None:
-                        repo.put_aside(
-                            self.s,
-                            lines_dt.value,
-                            WEBSHOP,
-                            link.webshop_id,
-                            f"webCRM refused: {r.error}",
-                            repo.fingerprint(s_line),
-                            s_line,
+                        self._aside_line(
+                            WEBSHOP, link.webshop_id, f"webCRM refused: {r.error}", s_line
                         )
-                        stats.put_aside += 1
                         continue
                     snap = repo.get_snapshot(self.s, link)
                     props = snapshot_after(
@@ -1585,16 +1562,7 @@ class Engine:
                     body, s_line = crm_creates[r.index - n_upd]
                     if r.error is not None or r.id is None:
                         sid = str(s_line.get("id"))
-                        repo.put_aside(
-                            self.s,
-                            lines_dt.value,
-                            WEBSHOP,
-                            sid,
-                            f"webCRM refused: {r.error}",
-                            repo.fingerprint(s_line),
-                            s_line,
-                        )
-                        stats.put_aside += 1
+                        self._aside_line(WEBSHOP, sid, f"webCRM refused: {r.error}", s_line)
                         continue
                     self._link_line(
                         order_link,
