@@ -1,0 +1,171 @@
+"""The state store on SQLite and on PostgreSQL: schema, constraints, repository, locks."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from shopsync.locking import Busy, exclusive
+from shopsync.store import db, repo
+from shopsync.store.models import Base
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'state.sqlite'}"
+    else:
+        url = request.getfixturevalue("pg_url")
+    eng = db.make_engine(url)
+    db.upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def test_upgrade_creates_every_table_and_is_idempotent(engine: Engine) -> None:
+    assert db.current_revision(engine) == db.head_revision()
+    before, after = db.upgrade(engine)
+    assert before == after == db.head_revision()
+    with engine.connect() as conn:
+        for table in Base.metadata.sorted_tables:
+            conn.execute(text(f'SELECT COUNT(*) FROM "{table.name}"'))
+
+
+def test_refuses_a_schema_it_does_not_know(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = 'zzzz_newer'"))
+    with pytest.raises(db.SchemaError, match="does not know"):
+        db.ensure_current(engine)
+    with pytest.raises(db.SchemaError, match="does not know"):
+        db.upgrade(engine)
+
+
+def test_an_empty_database_must_be_upgraded_first(tmp_path: Path) -> None:
+    eng = db.make_engine(f"sqlite:///{tmp_path / 'empty.sqlite'}")
+    with pytest.raises(db.SchemaError, match="shopsync db upgrade"):
+        db.ensure_current(eng)
+    db.ensure_current(eng, auto_upgrade=True)
+    assert db.current_revision(eng) == db.head_revision()
+
+
+def test_links_are_one_to_one(sessions: sessionmaker[Session]) -> None:
+    with sessions() as s:
+        repo.add_link(s, "customers", "1", "cus_a", "webcrm")
+        s.commit()
+        repo.add_link(s, "products", "1", "cus_a", "webcrm")  # other datatype: fine
+        s.commit()
+        with pytest.raises(IntegrityError):
+            repo.add_link(s, "customers", "1", "cus_b", "webcrm")
+        s.rollback()
+        with pytest.raises(IntegrityError):
+            repo.add_link(s, "customers", "2", "cus_a", "webshop")
+        s.rollback()
+        assert repo.link_by_webshop(s, "customers", "cus_a").webcrm_id == "1"  # type: ignore[union-attr]
+
+
+def test_snapshot_with_a_new_link_in_one_flush(sessions: sessionmaker[Session]) -> None:
+    with sessions() as s:
+        link = repo.add_link(s, "order_lines", "7", "lin_x", "webcrm", flush=False)
+        repo.put_snapshot(s, link, {"sku": {"c": "A", "s": "A"}}, None, None, 3)
+        s.commit()
+        snap = repo.get_snapshot(s, link)
+        assert snap is not None and snap.props["sku"] == {"c": "A", "s": "A"}
+        repo.put_snapshot(s, link, {"sku": {"c": "B", "s": "B"}}, None, None, None)
+        s.commit()
+        snap = repo.get_snapshot(s, link)
+        assert snap is not None and snap.props["sku"]["c"] == "B" and snap.webshop_version == 3
+
+
+def test_stage_page_keeps_the_newest_version(sessions: sessionmaker[Session]) -> None:
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    with sessions() as s:
+        repo.stage_page(s, "customers", "webshop", [("c1", t0, {"name": "old"}, None)])
+        s.commit()
+        repo.stage_page(
+            s, "customers", "webshop",
+            [("c1", t0 + timedelta(seconds=1), {"name": "new"}, None), ("c2", t0, None, None)],
+        )  # fmt: skip
+        s.commit()
+        repo.stage_page(s, "customers", "webshop", [("c1", t0, {"name": "older"}, None)])
+        s.commit()
+        row = repo.inbox_get(s, "customers", "webshop", "c1")
+        assert row is not None and row.data == {"name": "new"}
+        gone = repo.inbox_get(s, "customers", "webshop", "c2")
+        assert gone is not None and gone.deleted
+
+
+def test_cursor_and_counts_survive_a_new_session(sessions: sessionmaker[Session]) -> None:
+    with sessions() as s:
+        repo.set_cursor(s, "customers", "webcrm", "2026-11-26T10:00:00Z")
+        repo.set_cursor(s, "customers", "webcrm", "2026-11-26T11:00:00Z")
+        repo.add_updates(s, "customers", "to_webshop", 2)
+        repo.add_updates(s, "customers", "to_webshop", 3)
+        s.commit()
+    with sessions() as s:
+        assert repo.get_cursor(s, "customers", "webcrm") == "2026-11-26T11:00:00Z"
+        assert repo.update_counts(s)[("customers", "to_webshop")] == 5
+
+
+def test_uncommitted_work_is_lost_together(sessions: sessionmaker[Session]) -> None:
+    """A link, its snapshot and the inbox removal commit together or not at all."""
+    with sessions() as s:
+        repo.stage(s, "customers", "webcrm", "9", updated_at=None, data={"OrganisationId": 9})
+        s.commit()
+    with sessions() as s:
+        row = repo.inbox_get(s, "customers", "webcrm", "9")
+        link = repo.add_link(s, "customers", "9", "cus_9", "webcrm")
+        repo.put_snapshot(s, link, {}, None, None, None)
+        s.delete(row)
+        s.rollback()  # the process died before COMMIT
+    with sessions() as s:
+        assert repo.inbox_get(s, "customers", "webcrm", "9") is not None
+        assert repo.link_by_webcrm(s, "customers", "9") is None
+
+
+def test_put_aside_and_intents(sessions: sessionmaker[Session]) -> None:
+    with sessions() as s:
+        repo.put_aside(s, "products", "webcrm", "5", "too long", "fp1", {"x": 1})
+        repo.put_aside(s, "products", "webcrm", "5", "still too long", "fp2", {"x": 2})
+        key = repo.intent_key(s, "products", "webcrm", "5")
+        assert repo.intent_key(s, "products", "webcrm", "5") == key
+        s.commit()
+        (entry,) = repo.all_put_aside(s)
+        assert (
+            entry.attempts == 2 and entry.fingerprint == "fp2" and entry.reason == "still too long"
+        )
+        repo.clear_intents_many(s, "products", "webcrm", ["5"])
+        s.commit()
+        assert not repo.has_intent(s, "products", "webcrm", "5")
+
+
+def test_lock_is_exclusive_and_freed_when_its_holder_dies(sessions: sessionmaker[Session]) -> None:
+    with (
+        exclusive(sessions),
+        pytest.raises(Busy, match="holds the 'sync' lock"),
+        exclusive(sessions),
+    ):
+        pass
+    with exclusive(sessions):
+        pass  # released by the first holder
+    # a holder on this host whose process is gone: taken over at once
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    with sessions() as s:
+        owner = f"{socket.gethostname()}:{dead.stdout.strip()}:abcd"
+        assert repo.try_lock(s, "sync", owner, timedelta(minutes=30))
+    with exclusive(sessions):
+        pass
