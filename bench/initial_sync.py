@@ -43,7 +43,7 @@ def peak_rss_mb() -> float:
 
 
 def rows_read(report: RunReport) -> int:
-    return sum(s.read_webcrm for s in report.stats.values())
+    return sum(s.received_webcrm for s in report.stats.values())
 
 
 def webcrm_rows_written(report: RunReport) -> int:

@@ -11,7 +11,10 @@ from shopsync.config.model import Datatype
 @dataclass
 class DatatypeStats:
     read_webcrm: int = 0
+    """webCRM rows staged as changed."""
     read_webshop: int = 0
+    received_webcrm: int = 0
+    """Every webCRM row received (a full scan receives unchanged rows too)."""
     created_in_webshop: int = 0
     created_in_webcrm: int = 0
     updated_in_webshop: int = 0

@@ -162,6 +162,8 @@ class Engine:
         self._onboarded_at: datetime | None = None
         self._line_pairs: dict[str, dict[str, Any] | None] = {}
         self._crm_queue: list[Item] = []
+        self._line_sent: dict[int, int] = {}
+        self._line_results: dict[int, list[_Outcome]] = {}
         self._deferred_keys: dict[tuple[str, str], list[str]] = {}
         self._deferred_intents: dict[tuple[str, str], list[str]] = {}
         self._pf_links: dict[tuple[str, str], Link | None] = {}
@@ -277,6 +279,7 @@ class Engine:
             seen: set[str] = set()
             overlap = timedelta(seconds=self.config.webcrm.overlap_seconds)
             for page in self.webcrm.iter_all(stream.webcrm_entity):
+                stats.received_webcrm += len(page)
                 for rec in page:
                     rid = webcrm_id(stream, rec)
                     seen.add(rid)
@@ -300,6 +303,7 @@ class Engine:
             self._commit()
             return
         for page in self.webcrm.iter_updated_since(stream.webcrm_entity, cursor):
+            stats.received_webcrm += len(page)
             for rec in page:
                 updated = webcrm_updated(stream, rec)
                 self._stage_one(dt, WEBCRM, webcrm_id(stream, rec), updated, rec)
@@ -864,15 +868,19 @@ class Engine:
             if row in self.s:
                 self.s.delete(row)
         if len(self._crm_queue) >= self.config.webcrm.batch_size:
-            self._flush_webcrm(dt)
+            self._flush_webcrm(dt, final=False)
 
-    def _flush_webcrm(self, dt: Datatype) -> None:
+    def _flush_webcrm(self, dt: Datatype, *, final: bool = True) -> None:
         """Send the queued webCRM writes in full PATCH batches, then record their outcome.
 
-        Until then their inbox rows stay put: a run killed here redoes the items, and the
-        webshop side, already written, then compares equal and is not written again.
+        Unless ``final``, only whole batches go and the rest stays queued, so no request
+        carries a part batch before the end. Until then their inbox rows stay put: a run
+        killed here redoes the items, and the webshop side, already written, then
+        compares equal and is not written again.
         """
-        items, self._crm_queue = self._crm_queue, []
+        size = self.config.webcrm.batch_size
+        cut = len(self._crm_queue) if final else (len(self._crm_queue) // size) * size
+        items, self._crm_queue = self._crm_queue[:cut], self._crm_queue[cut:]
         if not items:
             return
         self._write_webcrm(dt, STREAMS[dt], items)
@@ -1593,22 +1601,48 @@ class Engine:
                     self.s.delete(row)
 
         self._line_queue.append((records, finish))
-        if sum(len(recs) for recs, _ in self._line_queue) >= self.config.webcrm.batch_size:
-            self._flush_lines()
+        if sum(len(recs) for recs, _ in self._line_queue) >= 2 * self.config.webcrm.batch_size:
+            self._flush_lines(final=False)
 
-    def _flush_lines(self) -> None:
-        """One PATCH for the line writes of many orders (the rate limit counts calls)."""
-        queue, self._line_queue = self._line_queue, []
-        records = [rec for recs, _ in queue for rec in recs]
+    def _flush_lines(self, *, final: bool = True) -> None:
+        """PATCH the line writes of many orders together (the rate limit counts calls).
+
+        Unless ``final``, only whole batches go: an order whose lines straddle the cut
+        keeps the rest queued and is finished when all of its lines have an answer.
+        """
+        size = self.config.webcrm.batch_size
+        total = sum(len(recs) for recs, _ in self._line_queue)
+        budget = total if final else (total // size) * size
+        records: list[dict[str, Any]] = []
+        taken: list[tuple[int, int]] = []  # (queue position, how many of its records)
+        for pos, (recs, _) in enumerate(self._line_queue):
+            if len(records) >= budget:
+                break
+            start = self._line_sent.get(pos, 0)
+            n = min(len(recs) - start, budget - len(records))
+            if n > 0:
+                records.extend(recs[start : start + n])
+                taken.append((pos, n))
         results = self.webcrm.upsert("QuotationLine", records) if records else []
         by_index = {r.index: r for r in results}
         offset = 0
-        for recs, finish in queue:
-            finish([
-                _Outcome(k, by_index[offset + k].id, by_index[offset + k].error)
-                for k in range(len(recs))
-            ])  # fmt: skip
-            offset += len(recs)
+        for pos, n in taken:
+            got = self._line_results.setdefault(pos, [])
+            got.extend(
+                _Outcome(len(got) + k, by_index[offset + k].id, by_index[offset + k].error)
+                for k in range(n)
+            )
+            self._line_sent[pos] = self._line_sent.get(pos, 0) + n
+            offset += n
+        done = 0
+        for pos, (recs, finish) in enumerate(self._line_queue):
+            if self._line_sent.get(pos, 0) < len(recs):
+                break
+            finish(self._line_results.get(pos, []))
+            done = pos + 1
+        self._line_queue = self._line_queue[done:]
+        self._line_sent = {p - done: n for p, n in self._line_sent.items() if p >= done}
+        self._line_results = {p - done: r for p, r in self._line_results.items() if p >= done}
 
     def _set_aside_refused_lines(
         self,
