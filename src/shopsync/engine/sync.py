@@ -1600,6 +1600,9 @@ class Engine:
                 if row in self.s:
                     self.s.delete(row)
 
+        if not records:  # nothing for webCRM: finish now, holding nothing in memory
+            finish([])
+            return
         self._line_queue.append((records, finish))
         if sum(len(recs) for recs, _ in self._line_queue) >= 2 * self.config.webcrm.batch_size:
             self._flush_lines(final=False)
