@@ -231,14 +231,15 @@ def _quiet_logs() -> None:
     """Unless the program configured structlog already, keep the clients' debug and info
     lines (retries are warnings) out of the table: warnings and up, on stderr."""
     import logging
-    import sys
 
     import structlog
+
+    from shopsync.logs import _stderr_logger
 
     if not structlog.is_configured():
         structlog.configure(
             wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-            logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+            logger_factory=_stderr_logger,
         )
 
 

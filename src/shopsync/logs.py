@@ -49,6 +49,11 @@ def redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mutable
     return event
 
 
+def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
+    """A logger on the *current* ``sys.stderr`` (it may be replaced, e.g. by a test runner)."""
+    return structlog.PrintLogger(sys.stderr)
+
+
 def configure(level: str | None = None) -> None:
     """Configure structlog for the CLI (level from ``SHOPSYNC_LOG_LEVEL``, default warning)."""
     name = (level or os.environ.get("SHOPSYNC_LOG_LEVEL") or "warning").upper()
@@ -64,6 +69,6 @@ def configure(level: str | None = None) -> None:
             structlog.dev.ConsoleRenderer(colors=False),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )

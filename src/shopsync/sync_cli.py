@@ -17,7 +17,7 @@ from shopsync.config.model import Datatype
 from shopsync.engine.report import RunReport
 
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # messages keep paths on one line
 
 ConfigOpt = Annotated[
     Path,

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from mapping_fakes import FakeContext
 
-from conftest import DATAFLOW, REPO
 from shopsync.config.model import Config, Datatype, FieldsConfig
 from shopsync.connectors.webcrm.schema import ENTITIES
 from shopsync.engine.mapping import mappings
@@ -29,6 +28,7 @@ from shopsync.engine.mapping.base import (
     set_path,
 )
 from shopsync.engine.mapping.merge import CRITERIA
+from tests.conftest import DATAFLOW, REPO
 
 SECTIONS = {
     "Organisations ⇄ Customer": Datatype.customers,
