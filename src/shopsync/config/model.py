@@ -64,6 +64,12 @@ class WebcrmConfig(Strict):
     timeout_seconds: float = Field(30.0, gt=0)
     max_retries: int = Field(6, ge=0, le=20)
     overlap_seconds: float = Field(5.0, ge=0, description="incremental-read overlap window")
+    create_grace_seconds: float = Field(
+        40.0,
+        ge=0,
+        description="after an interrupted create, wait this long for it to land before "
+        "creating again (a killed worker's request may still be processed)",
+    )
 
     @field_validator("base_url")
     @classmethod

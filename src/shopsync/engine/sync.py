@@ -672,6 +672,18 @@ class Engine:
                 if dt is Datatype.orders:
                     self._attach_lines(item, batch)
             else:
+                age = repo.intent_age(self.s, dt.value, WEBSHOP, row.record_id)
+                grace = self.config.webcrm.create_grace_seconds
+                if age is not None and age < grace:
+                    # An earlier run sent this create and died: its request may still be
+                    # landing in webCRM. Creating again now could duplicate the record;
+                    # once landed, the next read links it by the merge criteria.
+                    self._wait(
+                        batch, row,
+                        f"an interrupted create {age:.0f} s ago may still land in webCRM; "
+                        f"retried after {grace:.0f} s",
+                    )  # fmt: skip
+                    return
                 item.s_row, item.s_raw, item.shop_id = row, row.data, row.record_id
                 body = mapping.to_webcrm(row.data, self.binder)
                 if dt is Datatype.orders:
@@ -830,7 +842,7 @@ class Engine:
             if item.shop_create and item.c_row is not None:
                 item.shop_key = repo.intent_key(self.s, dt.value, WEBCRM, item.c_row.record_id)
             if item.crm_create and item.s_row is not None:
-                repo.intent_key(self.s, dt.value, WEBSHOP, item.s_row.record_id)
+                repo.intent_key(self.s, dt.value, WEBSHOP, item.s_row.record_id, touch=True)
         self._commit()
         if not self.dry_run:
             creates = [i for i in items if i.shop_body is not None and i.shop_create]

@@ -494,8 +494,13 @@ def all_put_aside(s: Session, datatype: str | None = None) -> Sequence[PutAside]
 
 
 # --------------------------------------------------------------------------- intents
-def intent_key(s: Session, datatype: str, system: str, record_id: str) -> str:
-    """The idempotency key for creating this record on the other side (made once)."""
+def intent_key(
+    s: Session, datatype: str, system: str, record_id: str, *, touch: bool = False
+) -> str:
+    """The idempotency key for creating this record on the other side (made once).
+
+    ``touch`` records that a create is being attempted now (see :func:`intent_age`).
+    """
     row = s.scalar(
         select(Intent).where(
             Intent.datatype == datatype, Intent.system == system, Intent.record_id == record_id
@@ -511,7 +516,20 @@ def intent_key(s: Session, datatype: str, system: str, record_id: str) -> str:
         )
         s.add(row)
         s.flush()
+    elif touch:
+        row.created_at = now()
     return row.key
+
+
+def intent_age(s: Session, datatype: str, system: str, record_id: str) -> float | None:
+    """Seconds since a create of this record was last attempted, or None if never."""
+    created = s.scalar(
+        select(Intent.created_at).where(
+            Intent.datatype == datatype, Intent.system == system, Intent.record_id == record_id
+        )
+    )
+    when = as_utc(created)
+    return None if when is None else (now() - when).total_seconds()
 
 
 def has_intent(s: Session, datatype: str, system: str, record_id: str) -> bool:
