@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,6 +15,9 @@ from rich.table import Table
 
 from shopsync.config.model import Datatype
 from shopsync.engine.report import RunReport
+
+if TYPE_CHECKING:
+    from shopsync.runtime import Installation
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)  # messages keep paths on one line
@@ -33,7 +36,7 @@ LABELS = {
 
 
 @contextmanager
-def installation(config_path: Path, *, auto_upgrade: bool = True) -> Iterator[object]:
+def installation(config_path: Path, *, auto_upgrade: bool = True) -> Iterator[Installation]:
     """Load the config and open the installation; known failures become clean errors."""
     from shopsync.config.loader import ConfigError, load_config
     from shopsync.connectors.webcrm.client import WebcrmError
@@ -120,10 +123,8 @@ def register(app: typer.Typer, db_app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     ) -> None:
         """Run one sync of both systems."""
-        from shopsync.runtime import Installation
 
         with installation(config) as inst:
-            assert isinstance(inst, Installation)
             report = run_with_progress(inst, _datatypes(only), full=full, dry_run=dry_run)
         if as_json:
             console.print_json(json.dumps(report.to_json()))
@@ -133,50 +134,47 @@ def register(app: typer.Typer, db_app: typer.Typer) -> None:
     @app.command("status")
     def status(config: ConfigOpt = DEFAULT_CONFIG) -> None:
         """Links, waiting and put-aside records, cursors, update counts and recent runs."""
-        from shopsync.runtime import Installation
         from shopsync.store import repo
 
-        with installation(config, auto_upgrade=False) as inst:
-            assert isinstance(inst, Installation)
-            with inst.session() as s:
-                counts = repo.inbox_counts(s)
-                updates = repo.update_counts(s)
-                table = Table(title="shopsync status")
-                for col in (
-                    "link", "linked", "unlinked (deleted)", "waiting", "put aside",
-                    "updates → webshop", "updates → webCRM", "webCRM cursor", "webshop cursor",
-                ):  # fmt: skip
-                    table.add_column(col)
-                for dt in Datatype:
-                    links = repo.count_links(s, dt.value)
-                    waiting = sum(n for (d, _, w), n in counts.items() if d == dt.value and w)
-                    table.add_row(
-                        LABELS[dt],
-                        str(links.get("active", 0)),
-                        str(sum(n for st, n in links.items() if st != "active")),
-                        str(waiting),
-                        str(len(repo.all_put_aside(s, dt.value))),
-                        str(updates.get((dt.value, "to_webshop"), 0)),
-                        str(updates.get((dt.value, "to_webcrm"), 0)),
-                        repo.get_cursor(s, dt.value, "webcrm") or "-",
-                        repo.get_cursor(s, dt.value, "webshop") or "-",
-                    )
-                console.print(table)
-                runs = Table(title="recent runs")
-                for col in ("#", "started", "status", "mode", "writes", "seconds", "error"):
-                    runs.add_column(col)
-                for run in repo.recent_runs(s, 5):
-                    stats = run.stats or {}
-                    runs.add_row(
-                        str(run.id),
-                        run.started_at.strftime("%Y-%m-%d %H:%M:%S"),
-                        run.status,
-                        run.mode,
-                        str(stats.get("writes", "-")),
-                        str(stats.get("seconds", "-")),
-                        (run.error or "")[:80],
-                    )
-                console.print(runs)
+        with installation(config, auto_upgrade=False) as inst, inst.session() as s:
+            counts = repo.inbox_counts(s)
+            updates = repo.update_counts(s)
+            table = Table(title="shopsync status")
+            for col in (
+                "link", "linked", "unlinked (deleted)", "waiting", "put aside",
+                "updates → webshop", "updates → webCRM", "webCRM cursor", "webshop cursor",
+            ):  # fmt: skip
+                table.add_column(col)
+            for dt in Datatype:
+                links = repo.count_links(s, dt.value)
+                waiting = sum(n for (d, _, w), n in counts.items() if d == dt.value and w)
+                table.add_row(
+                    LABELS[dt],
+                    str(links.get("active", 0)),
+                    str(sum(n for st, n in links.items() if st != "active")),
+                    str(waiting),
+                    str(len(repo.all_put_aside(s, dt.value))),
+                    str(updates.get((dt.value, "to_webshop"), 0)),
+                    str(updates.get((dt.value, "to_webcrm"), 0)),
+                    repo.get_cursor(s, dt.value, "webcrm") or "-",
+                    repo.get_cursor(s, dt.value, "webshop") or "-",
+                )
+            console.print(table)
+            runs = Table(title="recent runs")
+            for col in ("#", "started", "status", "mode", "writes", "seconds", "error"):
+                runs.add_column(col)
+            for run in repo.recent_runs(s, 5):
+                stats = run.stats or {}
+                runs.add_row(
+                    str(run.id),
+                    run.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    run.status,
+                    run.mode,
+                    str(stats.get("writes", "-")),
+                    str(stats.get("seconds", "-")),
+                    (run.error or "")[:80],
+                )
+            console.print(runs)
 
     @app.command("links")
     def links(
@@ -189,70 +187,62 @@ def register(app: typer.Typer, db_app: typer.Typer) -> None:
         limit: Annotated[int, typer.Option(min=1, help="How many links to list.")] = 50,
     ) -> None:
         """List a datatype's links, or show one link with its last agreed values."""
-        from shopsync.runtime import Installation
         from shopsync.store import repo
 
-        with installation(config, auto_upgrade=False) as inst:
-            assert isinstance(inst, Installation)
-            with inst.session() as s:
-                if record_id is not None:
-                    link = repo.link_by_webcrm(
-                        s, datatype.value, record_id
-                    ) or repo.link_by_webshop(s, datatype.value, record_id)
-                    if link is None:
-                        err.print(
-                            f"no {datatype.value} link with webCRM or webshop id {record_id!r}"
-                        )
-                        raise typer.Exit(1)
-                    console.print(
-                        f"[bold]{LABELS[datatype]}[/bold]  webCRM {link.webcrm_id} ⇄ webshop "
-                        f"{link.webshop_id}  ({link.state}, created by {link.created_by}, "
-                        f"{link.created_at:%Y-%m-%d %H:%M:%S})"
-                    )
-                    snap = repo.get_snapshot(s, link)
-                    table = Table("property", "webCRM", "webshop")
-                    for prop, pair in sorted((snap.props if snap else {}).items()):
-                        table.add_row(prop, _show(pair.get("c")), _show(pair.get("s")))
-                    console.print(table)
-                    return
-                table = Table("webCRM id", "webshop id", "state", "created by", "updated")
-                for i, link in enumerate(repo.active_links(s, datatype.value)):
-                    if i >= limit:
-                        break
-                    table.add_row(
-                        link.webcrm_id, link.webshop_id, link.state, link.created_by,
-                        f"{link.updated_at:%Y-%m-%d %H:%M:%S}",
-                    )  # fmt: skip
+        with installation(config, auto_upgrade=False) as inst, inst.session() as s:
+            if record_id is not None:
+                link = repo.link_by_webcrm(s, datatype.value, record_id) or repo.link_by_webshop(
+                    s, datatype.value, record_id
+                )
+                if link is None:
+                    err.print(f"no {datatype.value} link with webCRM or webshop id {record_id!r}")
+                    raise typer.Exit(1)
+                console.print(
+                    f"[bold]{LABELS[datatype]}[/bold]  webCRM {link.webcrm_id} ⇄ webshop "
+                    f"{link.webshop_id}  ({link.state}, created by {link.created_by}, "
+                    f"{link.created_at:%Y-%m-%d %H:%M:%S})"
+                )
+                snap = repo.get_snapshot(s, link)
+                table = Table("property", "webCRM", "webshop")
+                for prop, pair in sorted((snap.props if snap else {}).items()):
+                    table.add_row(prop, _show(pair.get("c")), _show(pair.get("s")))
                 console.print(table)
+                return
+            table = Table("webCRM id", "webshop id", "state", "created by", "updated")
+            for i, link in enumerate(repo.active_links(s, datatype.value)):
+                if i >= limit:
+                    break
+                table.add_row(
+                    link.webcrm_id, link.webshop_id, link.state, link.created_by,
+                    f"{link.updated_at:%Y-%m-%d %H:%M:%S}",
+                )  # fmt: skip
+            console.print(table)
 
     @app.command("problems")
     def problems(config: ConfigOpt = DEFAULT_CONFIG) -> None:
         """Records put aside (with the reason) and records waiting for a reference."""
-        from shopsync.runtime import Installation
         from shopsync.store import repo
 
-        with installation(config, auto_upgrade=False) as inst:
-            assert isinstance(inst, Installation)
-            with inst.session() as s:
-                aside = repo.all_put_aside(s)
-                table = Table("datatype", "from", "record", "reason", "attempts", "last try",
-                              title=f"put aside ({len(aside)})")  # fmt: skip
-                for p in aside:
-                    table.add_row(
-                        p.datatype, p.system, p.record_id, p.reason, str(p.attempts),
-                        f"{p.last_attempt:%Y-%m-%d %H:%M:%S}",
-                    )  # fmt: skip
-                console.print(table)
-                wait = repo.waiting(s)
-                table = Table("datatype", "from", "record", "waiting for", "attempts",
-                              title=f"waiting ({len(wait)})")  # fmt: skip
-                for w in wait:
-                    table.add_row(
-                        w.datatype, w.system, w.record_id, w.waiting_reason or "", str(w.attempts)
-                    )
-                console.print(table)
-                if not aside and not wait:
-                    console.print("[green]no problems[/green]")
+        with installation(config, auto_upgrade=False) as inst, inst.session() as s:
+            aside = repo.all_put_aside(s)
+            table = Table("datatype", "from", "record", "reason", "attempts", "last try",
+                          title=f"put aside ({len(aside)})")  # fmt: skip
+            for p in aside:
+                table.add_row(
+                    p.datatype, p.system, p.record_id, p.reason, str(p.attempts),
+                    f"{p.last_attempt:%Y-%m-%d %H:%M:%S}",
+                )  # fmt: skip
+            console.print(table)
+            wait = repo.waiting(s)
+            table = Table("datatype", "from", "record", "waiting for", "attempts",
+                          title=f"waiting ({len(wait)})")  # fmt: skip
+            for w in wait:
+                table.add_row(
+                    w.datatype, w.system, w.record_id, w.waiting_reason or "", str(w.attempts)
+                )
+            console.print(table)
+            if not aside and not wait:
+                console.print("[green]no problems[/green]")
 
     @app.command("retry")
     def retry(
@@ -262,10 +252,8 @@ def register(app: typer.Typer, db_app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Retry every put-aside record now (re-read from its system), then sync."""
-        from shopsync.runtime import Installation
 
         with installation(config) as inst:
-            assert isinstance(inst, Installation)
             n = requeue_put_aside(inst, datatype)
             console.print(f"re-queued {n} put-aside record(s)")
             report = run_with_progress(inst, [datatype] if datatype else None)
@@ -274,11 +262,9 @@ def register(app: typer.Typer, db_app: typer.Typer) -> None:
     @db_app.command("upgrade")
     def db_upgrade(config: ConfigOpt = DEFAULT_CONFIG) -> None:
         """Create or migrate the state database to this version's schema."""
-        from shopsync.runtime import Installation
         from shopsync.store import db
 
         with installation(config, auto_upgrade=False) as inst:
-            assert isinstance(inst, Installation)
             engine = db.make_engine(inst.state_url)
             try:
                 before, after = db.upgrade(engine)
@@ -294,13 +280,11 @@ def register(app: typer.Typer, db_app: typer.Typer) -> None:
                 console.print(f"{url}: upgraded {before or '(empty)'} → {after}")
 
 
-def requeue_put_aside(inst: object, datatype: Datatype | None) -> int:
+def requeue_put_aside(inst: Installation, datatype: Datatype | None) -> int:
     """Clear put-aside entries and stage their records again, fresh from their system."""
     from shopsync.engine.streams import STREAMS, parse_time
-    from shopsync.runtime import Installation
     from shopsync.store import repo
 
-    assert isinstance(inst, Installation)
     n = 0
     with inst.session() as s:
         for p in repo.all_put_aside(s, datatype.value if datatype else None):
@@ -333,16 +317,13 @@ def requeue_put_aside(inst: object, datatype: Datatype | None) -> int:
 
 
 def run_with_progress(
-    inst: object,
+    inst: Installation,
     only: list[Datatype] | None,
     *,
     full: bool = False,
     dry_run: bool = False,
 ) -> RunReport:
     """Run a sync with a Rich progress line per datatype and phase."""
-    from shopsync.runtime import Installation
-
-    assert isinstance(inst, Installation)
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),

@@ -75,14 +75,6 @@ class _Outcome:
     error: str | None
 
 
-class WriteRefused(Exception):
-    """The target system refused a record (validation, length, conflict)."""
-
-
-class Conflict(Exception):
-    """The webshop record changed between read and write (HTTP 412)."""
-
-
 @dataclass
 class Item:
     """One pair's planned work inside a batch."""
@@ -1127,7 +1119,6 @@ class Engine:
 
     def _finalize_order_lines(self, item: Item, link: Link) -> None:
         """Link the lines that travelled with a created order."""
-        line_map = self.maps[Datatype.order_lines]
         lines_dt = Datatype.order_lines
         if item.shop_create and item.s_after is not None and item.crm_lines is not None:
             shop_lines = item.s_after.get("lines") or []
@@ -1162,7 +1153,6 @@ class Engine:
             self.report.stats[lines_dt].created_in_webcrm += 1
             self.report.stats[lines_dt].updates_to_webcrm += 1
             repo.add_updates(self.s, lines_dt.value, "to_webcrm", 1)
-        del line_map
 
     def _link_line(
         self,

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import ColumnElement, Select, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from shopsync.store.models import (
@@ -46,6 +46,21 @@ def as_utc(value: datetime | None) -> datetime | None:
 def fingerprint(data: Any) -> str:
     raw = json.dumps(data, sort_keys=True, default=str, ensure_ascii=False)
     return hashlib.sha256(raw.encode()).hexdigest()
+
+
+_Keyed = type[InboxRecord] | type[MergeKey] | type[PutAside] | type[Intent]
+
+
+def _of(
+    model: _Keyed, datatype: str, system: str, record_id: str | Sequence[str]
+) -> tuple[ColumnElement[bool], ...]:
+    """The WHERE terms picking one record (or several) of a datatype and system."""
+    rid = (
+        model.record_id == record_id
+        if isinstance(record_id, str)
+        else model.record_id.in_(record_id)
+    )
+    return (model.datatype == datatype, model.system == system, rid)
 
 
 # ----------------------------------------------------------------------------- links
@@ -171,9 +186,7 @@ def stage(
     """
     row = s.scalar(
         select(InboxRecord).where(
-            InboxRecord.datatype == datatype,
-            InboxRecord.system == system,
-            InboxRecord.record_id == record_id,
+            *_of(InboxRecord, datatype, system, record_id),
         )
     )
     if row is not None:
@@ -223,9 +236,7 @@ def stage_page(
         row.record_id: row
         for row in s.scalars(
             select(InboxRecord).where(
-                InboxRecord.datatype == datatype,
-                InboxRecord.system == system,
-                InboxRecord.record_id.in_(ids),
+                *_of(InboxRecord, datatype, system, ids),
             )
         )
     }
@@ -259,9 +270,7 @@ def merge_key_owners(s: Session, datatype: str, system: str, ids: Sequence[str])
         s.scalars(
             select(MergeKey.record_id)
             .where(
-                MergeKey.datatype == datatype,
-                MergeKey.system == system,
-                MergeKey.record_id.in_(ids),
+                *_of(MergeKey, datatype, system, ids),
             )
             .distinct()
         )
@@ -295,9 +304,7 @@ def inbox_rows(s: Session, datatype: str, system: str, ids: Sequence[str]) -> Se
         return []
     return s.scalars(
         select(InboxRecord).where(
-            InboxRecord.datatype == datatype,
-            InboxRecord.system == system,
-            InboxRecord.record_id.in_(ids),
+            *_of(InboxRecord, datatype, system, ids),
         )
     ).all()
 
@@ -308,9 +315,7 @@ def put_aside_ids(s: Session, datatype: str, system: str, ids: Sequence[str]) ->
     return set(
         s.scalars(
             select(PutAside.record_id).where(
-                PutAside.datatype == datatype,
-                PutAside.system == system,
-                PutAside.record_id.in_(ids),
+                *_of(PutAside, datatype, system, ids),
             )
         )
     )
@@ -320,28 +325,20 @@ def clear_merge_keys_many(s: Session, datatype: str, system: str, ids: Sequence[
     if ids:
         s.execute(
             delete(MergeKey).where(
-                MergeKey.datatype == datatype,
-                MergeKey.system == system,
-                MergeKey.record_id.in_(ids),
+                *_of(MergeKey, datatype, system, ids),
             )
         )
 
 
 def clear_intents_many(s: Session, datatype: str, system: str, ids: Sequence[str]) -> None:
     if ids:
-        s.execute(
-            delete(Intent).where(
-                Intent.datatype == datatype, Intent.system == system, Intent.record_id.in_(ids)
-            )
-        )
+        s.execute(delete(Intent).where(*_of(Intent, datatype, system, ids)))
 
 
 def inbox_get(s: Session, datatype: str, system: str, record_id: str) -> InboxRecord | None:
     return s.scalar(
         select(InboxRecord).where(
-            InboxRecord.datatype == datatype,
-            InboxRecord.system == system,
-            InboxRecord.record_id == record_id,
+            *_of(InboxRecord, datatype, system, record_id),
         )
     )
 
@@ -403,20 +400,12 @@ def waiting(s: Session, datatype: str | None = None) -> Sequence[InboxRecord]:
 
 
 # ------------------------------------------------------------------------ merge keys
-def set_merge_keys(
-    s: Session, datatype: str, system: str, record_id: str, keys: Sequence[str]
-) -> None:
-    clear_merge_keys(s, datatype, system, record_id)
-    for key in dict.fromkeys(keys):
-        s.add(MergeKey(datatype=datatype, system=system, record_id=record_id, key=key[:512]))
 
 
 def clear_merge_keys(s: Session, datatype: str, system: str, record_id: str) -> None:
     s.execute(
         delete(MergeKey).where(
-            MergeKey.datatype == datatype,
-            MergeKey.system == system,
-            MergeKey.record_id == record_id,
+            *_of(MergeKey, datatype, system, record_id),
         )
     )
 
@@ -469,9 +458,7 @@ def put_aside(
 def get_put_aside(s: Session, datatype: str, system: str, record_id: str) -> PutAside | None:
     return s.scalar(
         select(PutAside).where(
-            PutAside.datatype == datatype,
-            PutAside.system == system,
-            PutAside.record_id == record_id,
+            *_of(PutAside, datatype, system, record_id),
         )
     )
 
@@ -479,9 +466,7 @@ def get_put_aside(s: Session, datatype: str, system: str, record_id: str) -> Put
 def clear_put_aside(s: Session, datatype: str, system: str, record_id: str) -> None:
     s.execute(
         delete(PutAside).where(
-            PutAside.datatype == datatype,
-            PutAside.system == system,
-            PutAside.record_id == record_id,
+            *_of(PutAside, datatype, system, record_id),
         )
     )
 
@@ -501,11 +486,7 @@ def intent_key(
 
     ``touch`` records that a create is being attempted now (see :func:`intent_age`).
     """
-    row = s.scalar(
-        select(Intent).where(
-            Intent.datatype == datatype, Intent.system == system, Intent.record_id == record_id
-        )
-    )
+    row = s.scalar(select(Intent).where(*_of(Intent, datatype, system, record_id)))
     if row is None:
         row = Intent(
             datatype=datatype,
@@ -523,11 +504,7 @@ def intent_key(
 
 def intent_age(s: Session, datatype: str, system: str, record_id: str) -> float | None:
     """Seconds since a create of this record was last attempted, or None if never."""
-    created = s.scalar(
-        select(Intent.created_at).where(
-            Intent.datatype == datatype, Intent.system == system, Intent.record_id == record_id
-        )
-    )
+    created = s.scalar(select(Intent.created_at).where(*_of(Intent, datatype, system, record_id)))
     when = as_utc(created)
     return None if when is None else (now() - when).total_seconds()
 
@@ -538,21 +515,11 @@ def has_intent(s: Session, datatype: str, system: str, record_id: str) -> bool:
             select(func.count())
             .select_from(Intent)
             .where(
-                Intent.datatype == datatype,
-                Intent.system == system,
-                Intent.record_id == record_id,
+                *_of(Intent, datatype, system, record_id),
             )
         )
         or 0
     ) > 0
-
-
-def clear_intent(s: Session, datatype: str, system: str, record_id: str) -> None:
-    s.execute(
-        delete(Intent).where(
-            Intent.datatype == datatype, Intent.system == system, Intent.record_id == record_id
-        )
-    )
 
 
 # ------------------------------------------------------------------ cursors and meta
