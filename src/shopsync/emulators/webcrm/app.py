@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
+import httpx
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -46,9 +48,9 @@ from shopsync.emulators.webcrm.queries import QueryError, compile_script
 from shopsync.emulators.webcrm.ratelimit import RateLimiter
 from shopsync.emulators.webcrm.seed import SeedPlan, seed_store
 from shopsync.emulators.webcrm.store import PATCH_LIMIT, NotFound, Store, q
-from shopsync.emulators.webcrm.timeutil import format_ts, parse_ts
+from shopsync.emulators.webcrm.timeutil import OutOfRange, format_ts, parse_ts
 from shopsync.emulators.webcrm.timing import ServerTimingMiddleware
-from shopsync.emulators.webcrm.validation import FieldError
+from shopsync.emulators.webcrm.validation import INT32_MAX, INT32_MIN, FieldError
 
 CONTROLS_PREFIX = "/_emulator"
 DEFAULT_PAGE_SIZE = 50
@@ -157,6 +159,12 @@ Size = Annotated[
     int,
     Query(alias="Size", ge=1, le=MAX_PAGE_SIZE, description=f"rows per page, ≤ {MAX_PAGE_SIZE}"),
 ]
+# The definition's path ids: int32 for records, int64 for hooks. A value outside is a 400
+# naming ``id`` (as for one that is not a number), never a number SQLite cannot bind.
+RecordId = Annotated[
+    int, PathParam(ge=INT32_MIN, le=INT32_MAX, description="the record's id (int32)")
+]
+HookId = Annotated[int, PathParam(ge=-(2**63), le=2**63 - 1, description="the hook's id (int64)")]
 
 
 def _field_error(exc: FieldError) -> ApiError:
@@ -334,6 +342,8 @@ def _entity_routes(router: APIRouter, emu: Emulator, entity: EntitySpec) -> None
             for label, text in (("startDate", startDate), ("endDate", endDate)):
                 try:
                     bounds.append(format_ts(parse_ts(text)))
+                except OutOfRange as exc:
+                    raise bad_request(f"{label}: {exc}", label) from None
                 except ValueError:
                     raise bad_request(f"{label}: {text!r} is not a date-time", label) from None
             col = q(entity.updated_at_field)
@@ -346,7 +356,7 @@ def _entity_routes(router: APIRouter, emu: Emulator, entity: EntitySpec) -> None
 
         @router.get(f"/{coll}/{{id}}/QuotationLines", tags=[coll])
         async def opportunity_lines(
-            id: int, page: Page = 1, size: Size = DEFAULT_PAGE_SIZE
+            id: RecordId, page: Page = 1, size: Size = DEFAULT_PAGE_SIZE
         ) -> Response:
             """The quotation lines of one opportunity, by line id."""
             if not store.exists(name, id):
@@ -366,7 +376,7 @@ def _entity_routes(router: APIRouter, emu: Emulator, entity: EntitySpec) -> None
         return raw_json_response(store.page_json(name, page, size))
 
     @router.get(f"/{coll}/{{id}}", tags=[coll])
-    async def get_record(id: int) -> Response:
+    async def get_record(id: RecordId) -> Response:
         row = store.get_json(name, id)
         if row is None:
             raise not_found(f"{name} {id} does not exist")
@@ -384,7 +394,7 @@ def _entity_routes(router: APIRouter, emu: Emulator, entity: EntitySpec) -> None
         return json_response(rid)
 
     @router.put(f"/{coll}/{{id}}", tags=[coll])
-    async def replace_record(id: int, request: Request) -> Response:
+    async def replace_record(id: RecordId, request: Request) -> Response:
         """Replace one record: fields not given become null."""
         raw = await read_json(request)
         try:
@@ -413,7 +423,7 @@ def _entity_routes(router: APIRouter, emu: Emulator, entity: EntitySpec) -> None
     if name in DELETABLE:
 
         @router.delete(f"/{coll}/{{id}}", tags=[coll])
-        async def delete_record(id: int) -> Response:
+        async def delete_record(id: RecordId) -> Response:
             try:
                 change = store.delete(name, id)
             except NotFound as exc:
@@ -423,6 +433,17 @@ def _entity_routes(router: APIRouter, emu: Emulator, entity: EntitySpec) -> None
 
 
 # --------------------------------------------------------------------------- hooks
+def _absolute_http_url(url: str) -> bool:
+    """An http(s) URL with a host and a valid port, that the hook sender can call."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises for a port that is not a number from 0 to 65535
+        httpx.URL(url)  # what the sender will parse
+    except (ValueError, httpx.InvalidURL):  # e.g. "http://[::1" (no closing bracket)
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 def _check_hook(entity: EntitySpec, raw: Any) -> tuple[str, str | None, bool, list[str]]:
     """Validate a ``{Entity}HookDto``: an http(s) ``TargetUrl``, known event and filters."""
     dto = f"{entity.name}HookDto"
@@ -431,8 +452,7 @@ def _check_hook(entity: EntitySpec, raw: Any) -> tuple[str, str | None, bool, li
     url = raw.get("TargetUrl")
     if not isinstance(url, str) or not url:
         raise bad_request("TargetUrl: required, an absolute http(s) URL", "TargetUrl")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if not _absolute_http_url(url):
         raise bad_request(f"TargetUrl: {url!r} is not an absolute http(s) URL", "TargetUrl")
     event = raw.get("EventType")
     if event is not None and event not in HOOK_EVENTS:
@@ -476,14 +496,14 @@ def _hook_routes(router: APIRouter, emu: Emulator, entity: EntitySpec) -> None:
         return json_response(hid)
 
     @router.get(f"/{coll}/Hooks/{{id}}", tags=[tag])
-    async def get_hook(id: int) -> Response:
+    async def get_hook(id: HookId) -> Response:
         hook = store.hook(name, id)
         if hook is None:
             raise not_found(f"{name} hook {id} does not exist")
         return json_response(hook)
 
     @router.put(f"/{coll}/Hooks/{{id}}", tags=[tag])
-    async def update_hook(id: int, request: Request) -> Response:
+    async def update_hook(id: HookId, request: Request) -> Response:
         url, event, enabled, filters = _check_hook(entity, await read_json(request))
         try:
             store.save_hook(name, id, url, event, enabled, filters)
@@ -493,7 +513,7 @@ def _hook_routes(router: APIRouter, emu: Emulator, entity: EntitySpec) -> None:
         return Response(status_code=200)
 
     @router.delete(f"/{coll}/Hooks/{{id}}", tags=[tag])
-    async def delete_hook(id: int) -> Response:
+    async def delete_hook(id: HookId) -> Response:
         try:
             store.delete_hook(name, id)
         except NotFound as exc:

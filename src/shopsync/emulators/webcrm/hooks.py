@@ -179,7 +179,7 @@ class HookDispatcher:
             status = response.status_code
             if not response.is_success:
                 error = f"HTTP {status}"
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             error = f"{exc.__class__.__name__}: {exc}"
         ok = error is None
         retry_in: float | None = None

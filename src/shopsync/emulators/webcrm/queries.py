@@ -23,7 +23,7 @@ select the same rows.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import sqlglot
 from sqlglot import exp
@@ -32,9 +32,13 @@ from sqlglot.errors import SqlglotError
 from shopsync.connectors.webcrm.fieldspec import EntitySpec, FieldSpec
 from shopsync.connectors.webcrm.schema import ENTITIES
 from shopsync.emulators.webcrm.store import q
-from shopsync.emulators.webcrm.timeutil import normalize_ts
+from shopsync.emulators.webcrm.timeutil import OutOfRange, normalize_ts
 
 MAX_SCRIPT = 10_000
+MAX_NESTING = 24
+"""Deepest parenthesis nesting of the compiled condition. SQLite's parser has a fixed
+stack (a ``(a = 1 OR (NOT (…)))`` chain overflows it at about 38 parentheses), so deeper
+conditions are refused here, with a message, rather than failing in SQLite."""
 
 _TABLES = {name.lower(): spec for name, spec in ENTITIES.items()}
 _COMPARE: dict[type[exp.Expression], str] = {
@@ -93,6 +97,15 @@ class CompiledQuery:
 
 def compile_script(script: str) -> CompiledQuery:
     """Parse ``script`` and rebuild it as parameterised SQL, or raise :class:`QueryError`."""
+    try:
+        return _compile_script(script)
+    except RecursionError:
+        # sqlglot's parser recurses about twenty frames per parenthesis or NOT; SQL Server
+        # too refuses a statement "nested too deeply" (error 191).
+        raise QueryError("script is nested too deeply") from None
+
+
+def _compile_script(script: str) -> CompiledQuery:
     if not script or not script.strip():
         raise QueryError("script is empty")
     if len(script) > MAX_SCRIPT:
@@ -116,6 +129,11 @@ def compile_script(script: str) -> CompiledQuery:
     where = stmt.args.get("where")
     if where is not None:
         query.where = _Compiler(entity, query.params).condition(where.this)
+        if _nesting(query.where) > MAX_NESTING:
+            raise QueryError(
+                f"script is nested too deeply (more than {MAX_NESTING} levels of "
+                "parentheses, NOT, AND/OR)"
+            )
     order = stmt.args.get("order")
     if order is not None:
         query.order = _order(entity, order)
@@ -194,10 +212,14 @@ class _Compiler:
     def _condition(self, node: exp.Expression) -> str:
         _only_known_args(node)
         if isinstance(node, exp.And | exp.Or):
+            # A chain ``a OR b OR c …`` is not emitted as the left-nested tree sqlglot
+            # builds: SQLite's parser overflows on about a hundred nested parentheses. The
+            # operands are regrouped as a balanced tree (AND and OR are associative).
             op = "AND" if isinstance(node, exp.And) else "OR"
-            return f"({self.condition(node.this)} {op} {self.condition(node.expression)})"
+            operands = [self.condition(cast(exp.Expression, p)) for p in node.flatten()]
+            return _balanced(operands, op)
         if isinstance(node, exp.Paren):
-            return f"({self.condition(node.this)})"
+            return self.condition(node.this)  # every condition is emitted in parentheses
         if isinstance(node, exp.Not):
             return f"(NOT {self.condition(node.this)})"
         if type(node) in _COMPARE:
@@ -253,16 +275,18 @@ class _Compiler:
                 if datetime_column:
                     try:
                         value = normalize_ts(value)
+                    except OutOfRange as exc:
+                        raise QueryError(str(exc)) from None
                     except ValueError:
                         raise QueryError(f"{node.this!r} is not a date-time") from None
                 self.params.append(value)
             else:
-                self.params.append(_number(node.this))
+                self.params.append(_bindable(_number(node.this)))
             return "?"
         if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal):
             if node.this.is_string:
                 raise QueryError("a string cannot be negated")
-            self.params.append(-_number(node.this.this))
+            self.params.append(_bindable(-_number(node.this.this)))
             return "?"
         if isinstance(node, exp.Null):
             return "NULL"
@@ -305,6 +329,29 @@ def _only_known_args(node: exp.Expression) -> None:
 _ARG_NAMES = {"query": "subquery", "unnest": "UNNEST", "escape": "ESCAPE", "collate": "COLLATE"}
 
 
+def _nesting(sql: str) -> int:
+    """How deeply parentheses nest in compiled SQL (whitelisted names and ``?`` only)."""
+    depth = deepest = 0
+    for char in sql:
+        if char == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char == ")":
+            depth -= 1
+    return deepest
+
+
+def _balanced(operands: list[str], op: str) -> str:
+    """``(a op b op c …)`` as a tree of depth log2(n), in the operands' order."""
+    if len(operands) == 1:
+        return operands[0]
+    middle = len(operands) // 2
+    return f"({_balanced(operands[:middle], op)} {op} {_balanced(operands[middle:], op)})"
+
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
 def _number(text: str) -> int | float:
     try:
         return int(text)
@@ -313,6 +360,14 @@ def _number(text: str) -> int | float:
             return float(text)
         except ValueError:
             raise QueryError(f"{text!r} is not a number") from None
+
+
+def _bindable(value: int | float) -> int | float:
+    """An integer beyond SQLite's int64 is compared as a REAL (SQL Server reads such a
+    literal as a decimal): ``Id < 99999999999999999999`` is true, ``Id =`` it is false."""
+    if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+        return float(value)
+    return value
 
 
 def _describe(node: exp.Expression) -> str:

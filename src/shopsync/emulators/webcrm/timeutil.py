@@ -13,6 +13,15 @@ from datetime import UTC, datetime, timedelta
 _ONE_US = timedelta(microseconds=1)
 
 
+class OutOfRange(ValueError):
+    """A date-time whose offset moves it out of the years 1 to 9999 in UTC."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(
+            f"{text!r} is a date-time out of range: in UTC it is not within the years 1 to 9999"
+        )
+
+
 def format_ts(value: datetime) -> str:
     """The stored text form of an aware (or UTC-naive) datetime."""
     if value.tzinfo is not None:
@@ -27,7 +36,8 @@ def utc_now() -> str:
 
 
 def parse_ts(text: str) -> datetime:
-    """Parse an ISO-8601 date or date-time; naive values are UTC. Raises ``ValueError``.
+    """Parse an ISO-8601 date or date-time; naive values are UTC. Raises ``ValueError``,
+    also for a time whose offset moves it out of the years 1 to 9999 in UTC.
 
     Accepts ``2026-11-26``, ``2026-11-26T10:00``, ``2026-11-26T10:00:00``, with or
     without fraction (any number of digits up to 7, as .NET writes), ``Z`` or an offset.
@@ -46,7 +56,10 @@ def parse_ts(text: str) -> datetime:
         s = head + "." + rest[:digits][:6].ljust(6, "0") + rest[digits:]
     value = datetime.fromisoformat(s)
     if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
+        try:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:  # 9999-12-31T23:59:59-05:00 is in year 10000 in UTC
+            raise OutOfRange(text) from None
     return value
 
 

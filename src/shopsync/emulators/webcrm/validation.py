@@ -13,7 +13,7 @@ import math
 from typing import Any
 
 from shopsync.connectors.webcrm.fieldspec import EntitySpec, FieldSpec
-from shopsync.emulators.webcrm.timeutil import normalize_ts
+from shopsync.emulators.webcrm.timeutil import OutOfRange, normalize_ts
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
@@ -56,6 +56,8 @@ def check_value(spec: FieldSpec, value: Any) -> Any:
         if spec.format == "date-time":
             try:
                 return normalize_ts(value)
+            except OutOfRange as exc:
+                raise FieldError(name, str(exc)) from None
             except ValueError:
                 raise FieldError(name, f"{value!r} is not an ISO-8601 date-time") from None
         return value
@@ -102,10 +104,13 @@ def clean_record(entity: EntitySpec, raw: Any) -> dict[str, Any]:
 
 
 def record_id(entity: EntitySpec, raw: dict[str, Any]) -> int | None:
-    """The record's id for PATCH: ``None`` (insert) for a missing, null or 0 id."""
-    value = raw.get(entity.id_field)
+    """The record's id for PATCH: ``None`` (insert) for a missing, null or 0 id.
+
+    Checked like any other field of its type (an int32; ``5.0`` is 5), so an id no
+    record can have fails only its own record rather than reaching SQLite.
+    """
+    value = check_value(entity.by_name[entity.id_field], raw.get(entity.id_field))
     if value is None or value == 0:
         return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise FieldError(entity.id_field, f"expected an integer, got {_type_name(value)}")
+    assert isinstance(value, int)
     return value
