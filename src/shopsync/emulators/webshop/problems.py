@@ -61,7 +61,9 @@ class Problem(Exception):
 
     def response(self) -> Response:
         return Response(
-            json.dumps(self.body(), ensure_ascii=False).encode("utf-8"),
+            # backslashreplace: a lone surrogate echoed from the request is sent as the
+            # JSON escape it came in as, rather than failing the answer.
+            json.dumps(self.body(), ensure_ascii=False).encode("utf-8", "backslashreplace"),
             status_code=self.status,
             media_type=PROBLEM_JSON,
             headers=self.headers,

@@ -62,7 +62,8 @@ def parse_idempotency_key(header: str | None) -> str | None:
 
 def fingerprint(body: dict[str, Any]) -> str:
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    # surrogatepass: a body with a lone surrogate is refused (422) by validation later.
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class Records:

@@ -191,13 +191,18 @@ class OrderIn(_Input):
 
 
 def field_path(loc: tuple[int | str, ...]) -> str:
-    """``("lines", 2, "quantity")`` → ``lines[2].quantity``."""
+    """``("lines", 2, "quantity")`` → ``lines[2].quantity``.
+
+    A member name that is not valid Unicode (a lone surrogate) is shown escaped,
+    ``\\udc00``, so the answer naming it can be encoded.
+    """
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + str(part)
+            name = str(part).encode("utf-8", "backslashreplace").decode("utf-8")
+            out += ("." if out else "") + name
     return out
 
 
@@ -235,7 +240,12 @@ def check(model: type[_Input], document: dict[str, Any]) -> tuple[_Input | None,
     try:
         result = model.model_validate({k: v for k, v in document.items() if k not in READ_ONLY})
     except ValidationError as exc:
-        errors += [FieldError(field_path(tuple(e["loc"])), _message(e)) for e in exc.errors()]
+        errors += [
+            FieldError(field_path(tuple(e["loc"])), _message(e))
+            for e in exc.errors()
+            # Lone surrogates are named by ``string_errors`` (pydantic loses a member name's place).
+            if e["type"] != "string_unicode"
+        ]
     return (None if errors else result), errors
 
 
@@ -247,17 +257,43 @@ def validate(model: type[_Input], document: dict[str, Any]) -> _Input:
     return result
 
 
+MAX_DEPTH = 32
+"""Deepest nesting of arrays and objects a body may have (the contract's records need 3)."""
+
+
 def parse_body(raw: bytes) -> dict[str, Any]:
     """The request body as a JSON object; a 400 when it is not one."""
+    too_deep = Problem(
+        400, "bad-request", f"the body is nested more than {MAX_DEPTH} arrays or objects deep"
+    )
     try:
         data = json.loads(raw)
+    except RecursionError:  # the decoder recurses once per level
+        raise too_deep from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise Problem(400, "bad-request", f"the body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise Problem(
             400, "bad-request", f"the body must be a JSON object, not {type(data).__name__}"
         )
+    if _depth(data) > MAX_DEPTH:  # validation and the fingerprint recurse too
+        raise too_deep
     return data
+
+
+def _depth(value: Any) -> int:
+    """How deeply arrays and objects nest in ``value`` (without recursing)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if deepest > MAX_DEPTH:
+                break
+            stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def storable(value: Any) -> bool:
@@ -266,7 +302,8 @@ def storable(value: Any) -> bool:
 
 
 def string_errors(document: Any) -> list[FieldError]:
-    """Strings PostgreSQL could not store: with U+0000, or with lone surrogates."""
+    """Strings PostgreSQL could not store: with U+0000, or with lone surrogates (in values
+    and in member names)."""
     return [FieldError(path, message) for path, message in _bad_strings(document, ())]
 
 
@@ -274,7 +311,7 @@ def _bad_strings(value: Any, loc: tuple[int | str, ...]) -> list[tuple[str, str]
     found: list[tuple[str, str]] = []
     if isinstance(value, dict):
         for key, item in value.items():
-            found += _bad_strings(item, (*loc, key))
+            found += _bad_strings(key, (*loc, key)) + _bad_strings(item, (*loc, key))
     elif isinstance(value, list):
         for index, item in enumerate(value):
             found += _bad_strings(item, (*loc, index))

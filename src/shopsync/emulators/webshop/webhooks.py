@@ -70,6 +70,17 @@ def allowed_host(host: str, allowed: str | None = None) -> bool:
         return False
 
 
+def _http_url_host(url: str) -> str | None:
+    """The host of an http(s) URL the worker can call, or None when it is not one."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises for a port that is not a number from 0 to 65535
+        httpx.URL(url)  # what the worker will parse
+    except (ValueError, httpx.InvalidURL):  # e.g. "http://[::1" (no closing bracket)
+        return None
+    return parts.hostname if parts.scheme in ("http", "https") and parts.hostname else None
+
+
 def validate_subscription(body: dict[str, Any]) -> tuple[str, list[str], str]:
     errors = string_errors(body)
     if errors:
@@ -81,12 +92,12 @@ def validate_subscription(body: dict[str, Any]) -> tuple[str, list[str], str]:
     if not isinstance(url, str) or not url:
         errors.append(FieldError("url", "required: an http(s) URL"))
     else:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2000:
+        hostname = _http_url_host(url)
+        if hostname is None or len(url) > 2000:
             errors.append(
                 FieldError("url", "must be an absolute http(s) URL of at most 2000 characters")
             )
-        elif not allowed_host(parts.hostname):
+        elif not allowed_host(hostname):
             errors.append(
                 FieldError(
                     "url",
@@ -279,7 +290,7 @@ class Webhooks:
                 status = response.status_code
                 if not 200 <= status < 300:
                     error = f"receiver answered {status}"
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 error = f"{exc.__class__.__name__}"
         with self.store.write() as session:
             row = session.get(DeliveryRow, due.delivery_id)
