@@ -1,15 +1,18 @@
 """Logging: structlog to stderr, with every known secret masked.
 
-Secrets (application tokens, access tokens, webshop tokens, webhook secrets) must never
-reach a log line. The clients already avoid logging them; as a second line of defence
-every event passes through :func:`redact`, which masks values of secret-looking keys and
-any registered secret string wherever it appears.
+Secrets (application tokens, access tokens, webshop tokens, webhook secrets, passwords in
+URLs) must never reach a log line. The clients already avoid logging them; as a second
+line of defence every event passes through :func:`redact`, which masks values of
+secret-looking keys, the password of any URL (:func:`mask_url`) and any registered
+secret string wherever it appears. :func:`scrub` does the same for a message shown to
+the user.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any
@@ -21,6 +24,26 @@ SECRET_KEYS = ("token", "auth_code", "authcode", "secret", "password", "authoriz
 MASK = "***"
 
 
+_URL_PASSWORD = re.compile(
+    r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@'\"<>]*):(?P<password>[^\s/'\"<>]*)@"
+)
+
+
+def mask_url(text: str) -> str:
+    """``text`` with the password of every URL in it masked: the one helper for URLs.
+
+    Works on a URL (``postgresql://u:pw@host/db`` → ``postgresql://u:***@host/db``) and
+    on a message that contains URLs. A password holding a raw ``@`` is masked up to the
+    last ``@`` before the host. Used wherever a URL is shown, logged or stored.
+    """
+    return _URL_PASSWORD.sub(lambda m: f"{m['head']}:{MASK}@", text)
+
+
+def scrub(text: str) -> str:
+    """``text`` with URL passwords and every registered secret masked (for messages)."""
+    return str(_mask(text))
+
+
 def register_secret(value: str | None) -> None:
     """Mask ``value`` in every log line from now on (values shorter than 6 are ignored)."""
     if value and len(value) >= 6:
@@ -29,6 +52,7 @@ def register_secret(value: str | None) -> None:
 
 def _mask(value: Any) -> Any:
     if isinstance(value, str):
+        value = mask_url(value)
         for secret in _SECRETS:
             if secret in value:
                 value = value.replace(secret, MASK)

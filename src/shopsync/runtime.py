@@ -8,14 +8,16 @@ to which system and which database holds the state.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TypeVar
+from urllib.parse import urlsplit
 
 from sqlalchemy import Engine as SqlEngine
 from sqlalchemy.orm import Session, sessionmaker
 
-from shopsync.config.model import Config, Datatype
+from shopsync.config.model import Config, Datatype, WebcrmConfig, WebshopConfig
 from shopsync.connectors.webcrm.client import WebcrmClient
 from shopsync.connectors.webshop.client import WebshopClient
 from shopsync.engine.mapping import mappings
@@ -26,6 +28,30 @@ from shopsync.store import db
 
 class SetupError(Exception):
     """The installation cannot run as configured (missing secret, schema mismatch…)."""
+
+
+def open_webcrm(cfg: WebcrmConfig) -> WebcrmClient:
+    """A webCRM client whose messages show ``base_url`` with any password masked."""
+    return _shown_masked(WebcrmClient.from_config(cfg))
+
+
+def open_webshop(cfg: WebshopConfig) -> WebshopClient:
+    """A webshop client whose messages show ``base_url`` with any password masked."""
+    return _shown_masked(WebshopClient.from_config(cfg))
+
+
+_Client = TypeVar("_Client", WebcrmClient, WebshopClient)
+
+
+def _shown_masked(client: _Client) -> _Client:
+    # The clients put ``base_url`` into their error messages ("cannot reach webCRM at
+    # …"), which reach the terminal and ``runs.error``. Their HTTP session and rate
+    # limiter were built from the real URL in ``__init__``; after that ``base_url`` is
+    # only shown, so the shown copy loses its password here.
+    from shopsync.logs import mask_url
+
+    client.base_url = mask_url(client.base_url)
+    return client
 
 
 @dataclass
@@ -42,6 +68,10 @@ class Installation:
                        self.config.webshop.webhook_secret):  # fmt: skip
             if secret is not None:
                 register_secret(secret.get_secret_value())
+        for url in (self.config.webcrm.base_url, self.config.webshop.base_url,
+                    self.config.state.url or ""):  # fmt: skip
+            with suppress(ValueError):  # not parseable: mask_url still masks it when shown
+                register_secret(urlsplit(url).password)
 
     @cached_property
     def state_url(self) -> str:
@@ -71,7 +101,7 @@ class Installation:
             raise SetupError(
                 "no webCRM application token: set [webcrm] auth_code or SHOPSYNC_WEBCRM_AUTH_CODE"
             )
-        client = WebcrmClient.from_config(self.config.webcrm)
+        client = open_webcrm(self.config.webcrm)
         self._clients.append(client)
         return client
 
@@ -79,7 +109,7 @@ class Installation:
     def webshop(self) -> WebshopClient:
         if self.config.webshop.token is None:
             raise SetupError("no webshop token: set [webshop] token or SHOPSYNC_WEBSHOP_TOKEN")
-        client = WebshopClient.from_config(self.config.webshop)
+        client = open_webshop(self.config.webshop)
         self._clients.append(client)
         return client
 

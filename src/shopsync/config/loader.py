@@ -28,6 +28,7 @@ from typing import Any, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from shopsync.config.model import Config
+from shopsync.logs import mask_url
 
 STATE_FILE_NAME = "shopsync-state.sqlite"
 
@@ -43,7 +44,11 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
 
 SECRET_KEYS = {("webcrm", "auth_code"), ("webshop", "token"), ("webshop", "webhook_secret")}
 QUIET_KEYS = SECRET_KEYS | {("state", "url")}
-"""Keys whose values never appear in an error (a database URL may carry a password)."""
+"""Keys whose values never appear in an error (a database URL may carry a password), nor
+do the values of the tables that hold them (``webcrm = "…"`` may be the token itself)."""
+TABLE_ERRORS = {"dict_type", "model_type", "model_attributes_type"}
+"""A value given where a table belongs is never shown: it may be a misplaced secret."""
+MAX_NESTING = "arrays or inline tables nested too deeply"
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,8 @@ class Problem:
 
     def __str__(self) -> str:
         where = self.source if self.line is None else f"{self.source}, line {self.line}"
-        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+        text = f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+        return mask_url(text)
 
 
 class ConfigError(Exception):
@@ -214,14 +220,16 @@ def _describe(err: Mapping[str, Any], loc: Loc) -> str:
     hint = _ALLOWED_BY_TYPE.get(kind)
     if hint and "allowed" not in msg:
         msg += f"; allowed: {hint}"
-    secret = any(loc[: len(k)] == k for k in QUIET_KEYS)
+    # A quiet key, or a table on the way to one (``webcrm = "TOKEN"``), is never echoed.
+    secret = any(loc[: len(k)] == k or k[: len(loc)] == loc for k in QUIET_KEYS)
     value = err.get("input")
     if (
         not secret
         and isinstance(value, str | int | float | bool | Decimal)
         and kind != "value_error"
+        and kind not in TABLE_ERRORS
     ):
-        shown = repr(value)
+        shown = mask_url(repr(value))
         msg += f" (got {shown if len(shown) <= 60 else shown[:57] + '...'})"
     return msg
 
@@ -268,6 +276,9 @@ def parse_toml(path: Path) -> tuple[dict[str, Any], str]:
         raise ConfigError([Problem(source, None, "", f"cannot read: {exc.strerror}")]) from None
     try:
         data = tomllib.loads(text)
+    except RecursionError:
+        # tomllib parses nested arrays and inline tables recursively
+        raise ConfigError([Problem(source, None, "", f"not valid TOML: {MAX_NESTING}")]) from None
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
         detail = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))

@@ -31,12 +31,28 @@ def http_url(value: str) -> str:
     error in the middle of a sync.
     """
     v = value.strip()
-    parts = urlsplit(v)
+    try:
+        parts = urlsplit(v)
+    except ValueError as exc:  # e.g. an unclosed "[" (IPv6)
+        raise ValueError(f"{_shown_url(value)} is not an http(s) URL ({exc})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{value!r} is not an http(s) URL; allowed: e.g. 'https://host[:port]'")
+        raise ValueError(
+            f"{_shown_url(value)} is not an http(s) URL; allowed: e.g. 'https://host[:port]'"
+        )
     if parts.query or parts.fragment:
-        raise ValueError(f"{value!r} must not carry a query or fragment")
+        raise ValueError(f"{_shown_url(value)} must not carry a query or fragment")
     return v.rstrip("/")
+
+
+def _shown_url(value: str) -> str:
+    """A URL for an error message: its password masked; text before an ``@`` hidden when
+    the URL is too broken for that (``http//user:pw@host``)."""
+    from shopsync.logs import MASK, mask_url
+
+    shown = mask_url(value)
+    if "@" in shown and f":{MASK}@" not in shown:
+        shown = MASK + shown[shown.rindex("@") :]
+    return repr(shown)
 
 
 class Datatype(StrEnum):
