@@ -8,21 +8,102 @@ schema it does not know (a newer shopsync wrote it) or one that is behind.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
+
+from shopsync.logs import mask_url
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 class SchemaError(Exception):
     """The database's schema is not the one this shopsync knows."""
+
+
+Problem = Literal["unusable", "refused", "unreachable"]
+
+
+class StateDatabaseError(Exception):
+    """The state database cannot be opened or used.
+
+    ``str()`` is one paragraph naming the database (its URL with the password masked),
+    what went wrong and what to do; ``problem`` says which kind of failure it is:
+    ``unreachable`` (no answer from the server), ``refused`` (the server refused the
+    credentials) or ``unusable`` (not a database, cannot be created, no such database).
+    """
+
+    def __init__(self, message: str, problem: Problem) -> None:
+        super().__init__(message)
+        self.problem: Problem = problem
+
+
+def _one_paragraph(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def describe_error(url: str, exc: BaseException) -> StateDatabaseError:
+    """Translate a failure to open or reach the state database into a clear error."""
+    where = f"state database {mask_url(url)}"
+    hint = "check [state] url in the configuration (or SHOPSYNC_STATE_URL)"
+    orig = getattr(exc, "orig", None) or exc
+    detail = _one_paragraph(mask_url(str(orig))) or type(orig).__name__
+    if isinstance(exc, OSError):
+        reason = exc.strerror or type(exc).__name__
+        return StateDatabaseError(
+            f"{where}: cannot create {exc.filename or 'its directory'} ({reason}); {hint}",
+            "unusable",
+        )
+    if isinstance(exc, sa_exc.ArgumentError | sa_exc.NoSuchModuleError):
+        return StateDatabaseError(
+            f"{where}: not a usable database URL ({detail}); {hint}", "unusable"
+        )
+    sqlite = normalize_url(url).startswith("sqlite")
+    if sqlite and "not a database" in detail:
+        return StateDatabaseError(
+            f"{where}: the file is not an SQLite database ({detail}); point [state] url at "
+            "another file, or move this one away and run `shopsync db upgrade`",
+            "unusable",
+        )
+    if sqlite:
+        return StateDatabaseError(f"{where}: cannot open it ({detail}); {hint}", "unusable")
+    refused = ("authentication failed", "no password supplied", 'role "')
+    if any(text in detail for text in refused):
+        return StateDatabaseError(
+            f"{where}: the server refused the credentials ({detail}); {hint}", "refused"
+        )
+    if "does not exist" in detail:
+        return StateDatabaseError(f"{where}: {detail}; create the database, or {hint}", "unusable")
+    if not isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
+        return StateDatabaseError(f"{where}: cannot use it ({detail}); {hint}", "unusable")
+    return StateDatabaseError(
+        f"{where} cannot be reached ({detail}); check that the server is running and "
+        f"accepts connections, and {hint}",
+        "unreachable",
+    )
+
+
+CONNECTION_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError)
+"""Errors that mean the state database went away (or never answered) during a command."""
+
+
+@contextmanager
+def opening(url: str) -> Iterator[None]:
+    """Errors while opening the database inside become a :class:`StateDatabaseError`."""
+    try:
+        yield
+    except (sa_exc.DBAPIError, sa_exc.ArgumentError, sa_exc.NoSuchModuleError, OSError) as exc:
+        raise describe_error(url, exc) from exc
 
 
 def normalize_url(url: str) -> str:
@@ -38,11 +119,15 @@ def normalize_url(url: str) -> str:
 
 def redact(url: str) -> str:
     """The URL with any password hidden, for messages."""
-    return make_url(normalize_url(url)).render_as_string(hide_password=True)
+    return mask_url(url)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    url = normalize_url(url)
+    with opening(url):
+        return _make_engine(normalize_url(url), **kwargs)
+
+
+def _make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         path = make_url(url).database
         if path and path != ":memory:":
@@ -82,7 +167,7 @@ def head_revision() -> str:
 
 
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as conn:
+    with opening(engine.url.render_as_string(hide_password=False)), engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
