@@ -137,7 +137,7 @@ def test_refused_application_token_says_how_to_reauthorise(config: Path) -> None
         str(config),
         env={**SECRETS, "SHOPSYNC_WEBCRM_AUTH_CODE": "wrong-token-123"},
     )
-    assert run.returncode == 2
+    assert run.returncode == 3  # credentials refused, as for `shopsync check`
     assert "re-authorise" in run.stderr
     assert "wrong-token-123" not in run.stderr + run.stdout
 

@@ -32,9 +32,11 @@ from typing import TypeVar
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from shopsync.config.loader import ConfigError, load_config
 from shopsync.config.model import Config, Datatype
+from shopsync.logs import mask_url, scrub
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_AUTH, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
 
@@ -73,11 +75,11 @@ class SystemReport:
 
 
 def _ok(text: str = "ok") -> str:
-    return f"[green]✓[/] {escape(text)}"
+    return f"[green]✓[/] {escape(scrub(text))}"
 
 
 def _fail(text: str) -> str:
-    return f"[red]✗[/] {escape(text)}"
+    return f"[red]✗[/] {escape(scrub(text))}"
 
 
 def _attempt(cell: Cell, fn: Callable[[], T]) -> tuple[T | None, str | None]:
@@ -91,11 +93,8 @@ def _attempt(cell: Cell, fn: Callable[[], T]) -> tuple[T | None, str | None]:
 
 # --------------------------------------------------------------------------- webCRM
 def check_webcrm(config: Config) -> SystemReport:
-    from shopsync.connectors.webcrm.client import (
-        WebcrmAuthError,
-        WebcrmClient,
-        WebcrmUnavailable,
-    )
+    from shopsync.connectors.webcrm.client import WebcrmAuthError, WebcrmUnavailable
+    from shopsync.runtime import open_webcrm
 
     report = SystemReport("webCRM")
     if config.webcrm.auth_code is None:
@@ -105,7 +104,7 @@ def check_webcrm(config: Config) -> SystemReport:
         )
         report.exit_code = EXIT_CONFIG
         return report
-    with WebcrmClient.from_config(config.webcrm) as client:
+    with open_webcrm(config.webcrm) as client:
         try:
             client.login()
         except WebcrmAuthError as exc:
@@ -138,18 +137,15 @@ def check_webcrm(config: Config) -> SystemReport:
 
 # --------------------------------------------------------------------------- webshop
 def check_webshop(config: Config) -> SystemReport:
-    from shopsync.connectors.webshop.client import (
-        WebshopAuthError,
-        WebshopClient,
-        WebshopUnavailable,
-    )
+    from shopsync.connectors.webshop.client import WebshopAuthError, WebshopUnavailable
+    from shopsync.runtime import open_webshop
 
     report = SystemReport("webshop")
     if config.webshop.token is None:
         report.fatal = "no webshop token: set SHOPSYNC_WEBSHOP_TOKEN or [webshop] token"
         report.exit_code = EXIT_CONFIG
         return report
-    with WebshopClient.from_config(config.webshop) as client:
+    with open_webshop(config.webshop) as client:
         try:
             client.first_record("customers")
         except WebshopAuthError as exc:
@@ -217,14 +213,18 @@ def render(console: Console, config: Config, reports: list[SystemReport]) -> Non
             else:
                 row += [cell.read, cell.write, cell.records]
         table.add_row(*row)
-    console.print(f"webCRM:  {escape(config.webcrm.base_url)}", highlight=False)
-    console.print(f"webshop: {escape(config.webshop.base_url)}", highlight=False)
+    console.print(Text(f"webCRM:  {mask_url(config.webcrm.base_url)}"), highlight=False)
+    console.print(Text(f"webshop: {mask_url(config.webshop.base_url)}"), highlight=False)
     console.print(table)
     for report in reports:
         if report.fatal:
-            console.print(f"[bold red]{report.name}:[/] {escape(report.fatal)}", highlight=False)
+            console.print(
+                Text.assemble((f"{report.name}:", "bold red"), " ", scrub(report.fatal)),
+                highlight=False,
+                soft_wrap=True,  # a URL or a path stays on one line
+            )
         for note in report.notes:
-            console.print(f"{report.name}: {escape(note)}", highlight=False)
+            console.print(Text(f"{report.name}: {scrub(note)}"), highlight=False, soft_wrap=True)
 
 
 def _quiet_logs() -> None:
@@ -256,7 +256,7 @@ def run_check(
         config = load_config(config_path, env=os.environ if env is None else env)
     except ConfigError as exc:
         console.print("[bold red]configuration error[/]", highlight=False)
-        console.print(str(exc), highlight=False, markup=False)
+        console.print(str(exc), highlight=False, markup=False, soft_wrap=True)
         return EXIT_CONFIG
     reports = [check_webcrm(config), check_webshop(config)]
     render(console, config, reports)

@@ -12,9 +12,16 @@ from typing import Annotated
 
 import typer
 
+EXIT_STATUS = (
+    "Exit status: 0 done; 1 the command could not do its work (no such link, another sync "
+    "holds the lock, a system answered with an error); 2 the configuration or the state "
+    "database cannot be used; 3 webCRM, the webshop or the state database refused the "
+    "credentials; 4 one of them cannot be reached."
+)
 app = typer.Typer(
     name="shopsync",
     help="Two-way sync between webCRM and a custom webshop.",
+    epilog=EXIT_STATUS,
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     add_completion=False,
