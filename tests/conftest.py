@@ -5,6 +5,10 @@
   ``reset_emulator`` / ``reset_webshop`` (their ``/_…/reset`` controls).
 * ``pg_url``: a throw-away PostgreSQL database on 127.0.0.1:5432, dropped afterwards;
   the test is skipped, with the reason, when no server answers there.
+* Hypothesis profiles (``docs/testing.md``): ``deterministic`` by default (a fixed seed
+  per test, no deadline: a run is a verdict, never luck or machine speed) and
+  ``explore`` with ``SHOPSYNC_HYPOTHESIS=explore`` (random seeds, 10× the examples).
+  Tests that set ``max_examples`` themselves write ``max_examples=examples(60)``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, settings
 
 from shopsync.emulators.launch import RunningServer, start_webcrm_emulator, start_webshop_server
 
@@ -27,6 +32,34 @@ DATAFLOW = SHARED / "spec" / "dataflow.md"
 AUTH_CODE = "11111111-2222-3333-4444-555555555555"
 WEBSHOP_TOKEN = "test-webshop-token"
 PG_ADMIN_URL = os.environ.get("SHOPSYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+# ------------------------------------------------------------------ hypothesis
+
+EXPLORE_FACTOR = 10
+"""How many times more examples the ``explore`` profile runs than the suite's own."""
+_TIMING = [HealthCheck.too_slow]  # the machine's speed must never fail a test
+settings.register_profile(
+    "deterministic",
+    derandomize=True,  # the seed is derived from the test: the same cases on every run
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=_TIMING,
+)
+settings.register_profile(
+    "explore",
+    derandomize=False,  # a new seed each run (``--hypothesis-seed=N`` to replay one)
+    max_examples=EXPLORE_FACTOR * settings.get_profile("default").max_examples,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=_TIMING,
+)
+HYPOTHESIS_PROFILE = os.environ.get("SHOPSYNC_HYPOTHESIS", "deterministic")
+settings.load_profile(HYPOTHESIS_PROFILE)  # an unknown name fails here, naming it
+
+
+def examples(n: int) -> int:
+    """``max_examples`` for a test that sets its own: ``n``, or 10× that when exploring."""
+    return n * EXPLORE_FACTOR if HYPOTHESIS_PROFILE == "explore" else n
 
 
 @pytest.fixture(scope="session")
