@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import re
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pycountry
@@ -234,6 +235,17 @@ def test_date_to_webcrm_is_midnight_utc() -> None:
     assert DATE.norm_webshop("26/11/2026") == "26/11/2026"
 
 
+@pytest.mark.parametrize("value", ["27670201", 27670201, "2026-W48-4", "20261126T000000"])
+def test_date_is_extended_iso_only(value: object) -> None:
+    """ISO 8601's basic and week forms are not dates here (the contracts write
+    ``YYYY-MM-DD``): a number is never read as a date, and the kept text is stable."""
+    with pytest.raises(MappingError, match=r"ISO 8601|expected a date"):
+        DATE.to_webshop(value, CTX)
+    assert DATE.norm_webcrm(value) == str(value)
+    assert DATE.norm_webcrm(DATE.norm_webcrm(value)) == str(value)
+    assert DATE.to_webshop("2026-11-26 10:15", CTX) == "2026-11-26"  # a space is a "T"
+
+
 # ----------------------------------------------------------------- VAT codes
 
 
@@ -333,13 +345,17 @@ def test_status_won_percent_from_config() -> None:
 def test_status_back_to_webcrm() -> None:
     assert STATUS.to_webcrm("confirmed", CTX) == (100, None)
     assert STATUS.to_webcrm("completed", CTX) == (100, None)
-    assert STATUS.to_webcrm("pending", CTX) == (OMIT, None)  # percent left as it is
+    # leaving the percent could leave a won 100 %, which reads back as confirmed: the
+    # lowest percent that reads back as pending is written
+    assert STATUS.to_webcrm("pending", CTX) == (0, None)
+    before = datetime.now(UTC).replace(microsecond=0)  # webCRM's text has whole seconds
     percent, lost = STATUS.to_webcrm("cancelled", CTX)
+    after = datetime.now(UTC)
     assert percent is OMIT
     assert lost is not None
     when = datetime.fromisoformat(lost)
     assert when.tzinfo is not None
-    assert abs(datetime.now(UTC) - when) < timedelta(minutes=1)
+    assert before <= when <= after  # now, however long the call took
     with pytest.raises(MappingError, match="'shipped' is not an order status"):
         STATUS.to_webcrm("shipped", CTX)
 
@@ -347,22 +363,77 @@ def test_status_back_to_webcrm() -> None:
 def test_status_through_the_orders_table_leaves_an_unset_percent_out() -> None:
     orders = mappings(Config())[Datatype.orders]
     assert orders.to_webcrm({"status": "pending"}, CTX, only=["status"]) == {
-        "OpportunityLostDate": None
+        "OpportunityPercent": 0,
+        "OpportunityLostDate": None,
     }
+    # a lost date reads as cancelled at any percent: the percent is left out
     body = orders.to_webcrm({"status": "cancelled"}, CTX, only=["status"])
     assert set(body) == {"OpportunityLostDate"}
 
 
+@pytest.mark.parametrize("status", ["pending", "confirmed", "completed", "cancelled"])
+@pytest.mark.parametrize(
+    "before", [(p, lost) for p in (None, 0, 10, 50, 90, 100) for lost in (None, "2026-01-05")]
+)
+def test_status_written_reads_back_whatever_webcrm_had(
+    status: str, before: tuple[int | None, str | None]
+) -> None:
+    """A status written over any opportunity reads back as that status (its class)."""
+    for rules in (default_status_table(100), default_status_table(90), _CUSTOM_RULES):
+        conv = order_status(rules)
+        written = tuple(
+            old if new is OMIT else new
+            for old, new in zip(before, conv.to_webcrm(status, CTX), strict=True)
+        )
+        assert conv.norm_webcrm(written) == conv.norm_webshop(status)
+        assert conv.norm_webshop(conv.to_webshop(written, CTX)) == conv.norm_webshop(status)
+
+
+@pytest.mark.parametrize(
+    ("rules", "message"),
+    [
+        (  # the catch-all first: confirmed would read back as pending
+            [
+                StatusRule(status="pending"),
+                StatusRule(status="confirmed", percent=100),
+                StatusRule(status="completed", percent=100),
+                StatusRule(status="cancelled", lost=True),
+            ],
+            "'confirmed' cannot be written to webCRM: percent 100 without a lost date "
+            "reads back as pending",
+        ),
+        (  # a catch-all for lost opportunities above the cancelled row
+            [
+                StatusRule(status="pending", lost=True),
+                StatusRule(status="cancelled", percent=0, lost=True),
+                StatusRule(status="confirmed", percent=100),
+                StatusRule(status="completed", percent=100),
+                StatusRule(status="pending"),
+            ],
+            "'cancelled' cannot be written to webCRM: percent 0 with a lost date "
+            "reads back as pending",
+        ),
+    ],
+)
+def test_status_table_that_cannot_round_trip_is_refused(
+    rules: list[StatusRule], message: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape("mapping.status_table: " + message)):
+        order_status(rules)
+
+
+_CUSTOM_RULES = [
+    StatusRule(status="cancelled", percent=0, lost=True),
+    StatusRule(status="completed", percent=100),
+    StatusRule(status="confirmed", percent=100),
+    StatusRule(status="confirmed", percent=90),
+    StatusRule(status="pending", percent=10),
+    StatusRule(status="pending"),
+]
+
+
 def test_status_custom_table() -> None:
-    rules = [
-        StatusRule(status="cancelled", percent=0, lost=True),
-        StatusRule(status="completed", percent=100),
-        StatusRule(status="confirmed", percent=100),
-        StatusRule(status="confirmed", percent=90),
-        StatusRule(status="pending", percent=10),
-        StatusRule(status="pending"),
-    ]
-    conv = order_status(rules)
+    conv = order_status(_CUSTOM_RULES)
     assert conv.to_webshop((90, None), CTX) == "confirmed"
     assert conv.to_webshop((100, None), CTX) == "completed"
     assert conv.to_webcrm("confirmed", CTX) == (100, None)  # its first row

@@ -18,7 +18,7 @@ from typing import Any
 
 import pycountry
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from mapping_fakes import FakeContext
 
@@ -45,8 +45,10 @@ from shopsync.engine.mapping.conversions import (
     value_table,
     vat_codes,
 )
+from tests.conftest import examples
 
-# 60 examples per property keeps this file at seconds; the tables run on every commit.
+# 60 examples per property keeps this file at seconds; the tables run on every commit
+# (600 with SHOPSYNC_HYPOTHESIS=explore, see docs/testing.md).
 CFG = Config()
 VAT_TABLE = {"S": Decimal(25), "Standard": Decimal(25), "R": Decimal("12.5"), "Z": Decimal(0)}
 STOCK_TABLE = {"På lager": "in_stock", "In stock": "in_stock", "Udsolgt": "out_of_stock",
@@ -241,6 +243,44 @@ ONE_WAY = {
 }
 
 
+@dataclass(frozen=True)
+class Found:
+    """A counter-example hypothesis found, kept as an ``@example`` so every run checks it.
+
+    The properties draw their values from ``st.data()``, which an ``@example`` cannot
+    supply; a ``Found`` stands in for it: in the case it was found in, ``data.draw``
+    returns ``draws`` in order (the labels of the failure report); the other cases, whose
+    values are of other kinds, pass it by.
+    """
+
+    case: str
+    draws: tuple[Any, ...]
+
+    def __init__(self, case: str, *draws: Any) -> None:
+        if case not in {c.name for c in CASES}:
+            raise ValueError(f"no case {case!r}")
+        object.__setattr__(self, "case", case)
+        object.__setattr__(self, "draws", draws)
+
+
+class _Replay:
+    def __init__(self, found: Found) -> None:
+        self.found = found
+        self.left = list(found.draws)
+
+    def draw(self, strategy: st.SearchStrategy[Any], label: str | None = None) -> Any:
+        if not self.left:
+            raise AssertionError(f"{self.found} has fewer draws than the test makes")
+        return self.left.pop(0)
+
+
+def draws(data: st.DataObject | Found, case: Case) -> st.DataObject | _Replay | None:
+    """``data`` itself, the replay of a :class:`Found` of this case, or None (another's)."""
+    if isinstance(data, Found):
+        return _Replay(data) if data.case == case.name else None
+    return data
+
+
 def _overlay(old: Any, new: Any) -> Any:
     """webCRM after a write: the body's fields over the old record (OMIT = left as is)."""
     if isinstance(new, tuple):
@@ -265,9 +305,12 @@ def test_every_conversion_in_the_tables_has_property_tests() -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60))
 @given(data=st.data())
-def test_norms_never_raise_are_idempotent_and_json(case: Case, data: st.DataObject) -> None:
+@example(data=Found("date", 27670201, 27670201)).via("issue 8: '27670201' → '2767-02-01'")
+def test_norms_never_raise_are_idempotent_and_json(case: Case, data: st.DataObject | Found) -> None:
+    if (data := draws(data, case)) is None:
+        return
     crm = data.draw(case.crm | JUNK, label="webcrm")
     if case.name == "status":
         crm = data.draw(st.tuples(JUNK, JUNK) | case.crm, label="webcrm pair")
@@ -279,10 +322,15 @@ def test_norms_never_raise_are_idempotent_and_json(case: Case, data: st.DataObje
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60))
 @given(data=st.data())
-def test_written_values_normalize_to_their_source(case: Case, data: st.DataObject) -> None:
+@example(data=Found("status", (None, None), "pending", (100, "2000-01-01T00:00:00"))).via(
+    "issue 8: pending over a lost opportunity at 100 % read back as confirmed"
+)
+def test_written_values_normalize_to_their_source(case: Case, data: st.DataObject | Found) -> None:
     """norm_webshop(to_webshop(v)) == norm_webcrm(v) and the reverse: no echo."""
+    if (data := draws(data, case)) is None:
+        return
     conv = case.conv
     v = data.draw(case.crm, label="webcrm")
     w = data.draw(case.shop, label="webshop")
@@ -293,29 +341,23 @@ def test_written_values_normalize_to_their_source(case: Case, data: st.DataObjec
         written_crm = tuple(written_crm)
     if case.same_domain:
         assert conv.norm_webshop(written_shop) == conv.norm_webcrm(v)
-        expected = conv.norm_webshop(w)
-        if case.name == "status" and w == "pending" and STATUS.norm_webcrm(old) == "confirmed":
-            # Documented lossy case: the default table's pending row leaves the percent
-            # as it is, so a won opportunity stays won in webCRM. Each side keeps its own
-            # snapshot, so neither is rewritten (see the convergence test).
-            expected = "confirmed"
-        assert conv.norm_webcrm(written_crm) == expected
+        # whatever webCRM held before (an OMIT part keeps it): the status written
+        assert conv.norm_webcrm(written_crm) == conv.norm_webshop(w)
     else:
         assert conv.to_webcrm(conv.to_webshop(v, CTX), CTX) == v
         assert conv.to_webshop(conv.to_webcrm(w, CTX), CTX) == w
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60))
 @given(data=st.data())
 def test_round_trips_are_stable(case: Case, data: st.DataObject) -> None:
     conv = case.conv
     w = data.draw(case.shop, label="webshop")
     crm = conv.to_webcrm(w, CTX)
-    if case.name == "status":
-        crm = tuple(100 if p is OMIT else p for p in crm)  # any percent the record had
-        if w == "pending":
-            crm = (0, crm[1])
+    if case.name == "status":  # an OMIT part: any value the record had
+        before = data.draw(case.crm, label="webcrm before the write")
+        crm = _overlay(before, crm)
     assert conv.norm_webshop(conv.to_webshop(crm, CTX)) == conv.norm_webshop(w)
     v = data.draw(case.crm, label="webcrm")
     back = _overlay(v, conv.to_webcrm(conv.to_webshop(v, CTX), CTX))
@@ -323,13 +365,20 @@ def test_round_trips_are_stable(case: Case, data: st.DataObject) -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60))
 @given(data=st.data())
-def test_engine_model_converges_and_then_writes_nothing(case: Case, data: st.DataObject) -> None:
+@example(data=Found("status", (None, None), 2, False, "confirmed", False, "pending")).via(
+    "issue 8: the webshop's pending left webCRM at confirmed, for good"
+)
+def test_engine_model_converges_and_then_writes_nothing(
+    case: Case, data: st.DataObject | Found
+) -> None:
     """A one-property model of the engine: each side is compared with its own snapshot,
     taken from the record after the write. After any sequence of edits on either side
-    and a sync after each, a further sync writes nothing, and the sides agree whenever
-    the last edit's value has a lossless counterpart."""
+    and a sync after each, a further sync writes nothing, and the two sides agree (one
+    canonical value; a lossy conversion agrees on the coarser value)."""
+    if (data := draws(data, case)) is None:
+        return
     conv = case.conv
     crm = data.draw(case.crm, label="webcrm")
     shop = case.store_shop(conv.to_webshop(crm, CTX))
@@ -358,10 +407,12 @@ def test_engine_model_converges_and_then_writes_nothing(case: Case, data: st.Dat
         sync()
         assert sync() == 0
         assert sync() == 0
+        if case.same_domain:
+            assert conv.norm_webcrm(crm) == conv.norm_webshop(shop)
 
 
 @pytest.mark.parametrize("name", sorted(ONE_WAY))
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60))
 @given(data=st.data())
 def test_one_way_conversions(name: str, data: st.DataObject) -> None:
     conv, strategy = ONE_WAY[name]

@@ -29,6 +29,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from functools import lru_cache
@@ -449,6 +450,14 @@ def currency(default: str) -> Conversion:
 # ------------------------------------------------------------------------- dates
 
 
+# A date is written ``YYYY-MM-DD``, optionally followed by ``T`` (or a space) and a time:
+# what webCRM's date-times and the webshop contract's dates look like. Python's
+# ``fromisoformat`` also reads ISO 8601's basic and week forms (``20261126``,
+# ``2026-W48-4``); those are not dates here, so a number such as 27670201 is not
+# mistaken for the 1st of February 2767.
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[Tt ].+)?", re.ASCII | re.DOTALL)
+
+
 def _parse_date(value: Any) -> date | None:
     """The date of an ISO date or date-time; ``0001-01-01`` (.NET's empty date) is None.
 
@@ -466,9 +475,11 @@ def _parse_date(value: Any) -> date | None:
         if not text:
             return None
         try:
+            if not _ISO_DATE.fullmatch(text):
+                raise ValueError(text)
             d = datetime.fromisoformat(text).date() if len(text) > 10 else date.fromisoformat(text)
         except ValueError:
-            raise MappingError("", f"{value!r} is not an ISO 8601 date") from None
+            raise MappingError("", f"{value!r} is not an ISO 8601 date (YYYY-MM-DD)") from None
     else:
         raise MappingError("", f"expected a date, got {type(value).__name__}")
     return None if d.year == 1 else d
@@ -493,10 +504,20 @@ def _date_to_webcrm(value: Any, ctx: MapContext) -> str | None:
 
 
 def _norm_date(value: Any) -> str | None:
+    """The ISO date, or the value's text when it is not a date.
+
+    Idempotent by construction: the text kept for a value that is not a date is parsed
+    once more (so ``norm(norm(v)) == norm(v)`` even if the text of a non-date read as a
+    date), and text that does not parse is kept as it is.
+    """
     try:
         d = _parse_date(value)
     except MappingError:
-        return norm_text(value)
+        text = norm_text(value)
+        try:
+            d = _parse_date(text)
+        except MappingError:
+            return text
     return None if d is None else d.isoformat()
 
 
@@ -663,39 +684,106 @@ def date_is_set(value: Any) -> bool:
         return bool(norm_text(value))  # unreadable but present: still set
 
 
+def _first_match(rules: Sequence[StatusRule], percent: int | None, has_lost: bool) -> str | None:
+    for rule in rules:
+        if rule.lost == has_lost and (rule.percent is None or rule.percent == percent):
+            return rule.status
+    return None
+
+
 def status_of(rules: Sequence[StatusRule], percent: Any, lost: Any) -> str | None:
     """The order status of an opportunity by ``mapping.status_table``: the first row whose
     ``lost`` equals "has a lost date" and whose ``percent`` is unset or equal; None when
     no row matches (a table without a catch-all for lost opportunities)."""
-    has_lost = date_is_set(lost)
-    p = percent_of(percent)
-    for rule in rules:
-        if rule.lost == has_lost and (rule.percent is None or rule.percent == p):
-            return rule.status
-    return None
+    return _first_match(rules, percent_of(percent), date_is_set(lost))
+
+
+# Every percent a row can name, and "no percent" (an empty or unreadable percent, or one
+# outside 0..100, matches exactly the rows a missing percent matches).
+_ALL_PERCENTS: tuple[int | None, ...] = (None, *range(101))
+
+
+@dataclass(frozen=True)
+class StatusWrite:
+    """What writing one webshop status does to the opportunity (see :func:`status_writes`)."""
+
+    percent: int | None
+    """``OpportunityPercent`` to write; None: leave the percent as it is (:data:`OMIT`)."""
+    lost: bool
+    """Set ``OpportunityLostDate`` (to now) or clear it."""
+    reads_as: str
+    """The status the table reads the written opportunity as: the canonical value."""
+
+
+def status_writes(rules: Sequence[StatusRule]) -> dict[str, StatusWrite]:
+    """Per status of ``mapping.status_table``, what writing it to webCRM does.
+
+    The first row for the status gives the lost date (set or cleared) and the percent.
+    A row without a percent leaves webCRM's percent as it is *only when every percent
+    reads back as that status* (the default ``cancelled``: a lost date wins at any
+    percent); otherwise the lowest percent that reads back as it is written (the default
+    ``pending`` writes 0, since leaving a won opportunity's 100 would read back as
+    ``confirmed``). So a status written to webCRM always reads back as itself, or as
+    the first status of its lossy class (statuses whose writes are equal: ``completed``
+    reads back as ``confirmed``).
+
+    Raises ValueError, naming ``mapping.status_table``, for a table where a status
+    cannot be written at all: every percent reads back as another status (a row above
+    it matches first).
+    """
+    table = tuple(rules)
+    planned: dict[str, tuple[int | None, bool, frozenset[str | None]]] = {}
+    for rule in table:
+        if rule.status in planned:
+            continue
+        if rule.percent is not None:
+            percent: int | None = rule.percent
+            reads = frozenset({_first_match(table, rule.percent, rule.lost)})
+        else:
+            every = frozenset(_first_match(table, p, rule.lost) for p in _ALL_PERCENTS)
+            found = [p for p in range(101) if _first_match(table, p, rule.lost) == rule.status]
+            if every == {rule.status} or not found:
+                percent, reads = None, every
+            else:
+                percent, reads = found[0], frozenset({rule.status})
+        planned[rule.status] = (percent, rule.lost, reads)
+
+    writes: dict[str, StatusWrite] = {}
+    for status, (percent, lost, reads) in planned.items():
+        # Reading back as another status is fine only when that status is written the
+        # same way (one lossy class, e.g. confirmed/completed at the won percent).
+        wrong = sorted(str(r) for r in reads if r is None or planned[r][:2] != (percent, lost))
+        if wrong or len(reads) != 1:
+            what = "any percent" if percent is None else f"percent {percent}"
+            state = "with" if lost else "without"
+            raise ValueError(
+                f"mapping.status_table: {status!r} cannot be written to webCRM: {what} "
+                f"{state} a lost date reads back as {', '.join(wrong) or 'several statuses'}"
+                " (an earlier row matches it first)"
+            )
+        writes[status] = StatusWrite(percent, lost, str(next(iter(reads))))
+    return writes
 
 
 def order_status(rules: Sequence[StatusRule]) -> Conversion:
     """``(OpportunityPercent, OpportunityLostDate)`` ⇄ the webshop order ``status``, by
     ``mapping.status_table`` (``StatusRule`` rows, see ``config/model.py``).
 
-    To the webshop: :func:`status_of`. Back: the first row for the status gives the
-    percent (unset: :data:`OMIT`, webCRM's percent is left as it is) and whether to set
-    the lost date (to now, UTC) or clear it. With the default table: ``confirmed`` and
-    ``completed`` → (won percent, no lost date); ``cancelled`` → (percent left, lost
-    date now); ``pending`` → (percent left, no lost date). The order date of a won
-    opportunity is the orders link's ``complete_webcrm`` step.
+    To the webshop: :func:`status_of`. Back: :func:`status_writes`, so the written
+    opportunity reads back as the status written (the percent is :data:`OMIT`, left as
+    it is, only where every percent reads back the same). With the default table:
+    ``confirmed`` and ``completed`` → (won percent, no lost date); ``cancelled`` →
+    (percent left, lost date now); ``pending`` → (0, no lost date). The order date of a
+    won opportunity is the orders link's ``complete_webcrm`` step.
 
-    Lossy: statuses whose rows write the same webCRM values are one value on both sides,
-    the first in table order (``completed`` normalizes to ``confirmed``), and the
-    webCRM side is only its status (a percent moving 10 → 50, or the lost date's time,
-    is no change). So a webshop order going from confirmed to completed is no change.
+    Lossy: statuses whose writes are equal are one value on both sides, the status the
+    write reads back as (``completed`` normalizes to ``confirmed``), and the webCRM side
+    is only its status (a percent moving 10 → 50, or the lost date's time, is no
+    change). So a webshop order going from confirmed to completed is no change.
     """
     table = tuple(rules)
-    writes: dict[str, tuple[int | None, bool]] = {}
-    for rule in table:
-        writes.setdefault(rule.status, (rule.percent, rule.lost))
-    canonical = {s: next(t for t, v in writes.items() if v == w) for s, w in writes.items()}
+    writes = status_writes(table)
+    canonical = {s: w.reads_as for s, w in writes.items()}
 
     def describe(percent: Any, lost: Any) -> str:
         state = "with" if date_is_set(lost) else "without"
@@ -716,10 +804,10 @@ def order_status(rules: Sequence[StatusRule]) -> Conversion:
             raise MappingError(
                 "", f"{value!r} is not an order status ({', '.join(ORDER_STATUSES)})"
             )
-        percent, lost = writes[status]
+        write = writes[status]
         return (
-            OMIT if percent is None else percent,
-            webcrm_datetime(datetime.now(UTC)) if lost else None,
+            OMIT if write.percent is None else write.percent,
+            webcrm_datetime(datetime.now(UTC)) if write.lost else None,
         )
 
     def norm_shop(value: Any) -> str | None:
