@@ -7,11 +7,13 @@ PATCH partial failures, and escaping in ``/Queries``.
 
 from __future__ import annotations
 
+import json
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 
 from shopsync.connectors.webcrm.client import (
@@ -23,7 +25,7 @@ from shopsync.connectors.webcrm.client import (
     WebcrmUnavailable,
 )
 from shopsync.connectors.webcrm.queries import build_select, eq, parse_timestamp
-from shopsync.connectors.webcrm.ratelimit import SlidingWindowLimiter
+from shopsync.connectors.webcrm.ratelimit import SlidingWindowLimiter, Slot
 from shopsync.emulators.launch import RunningServer, free_port, start_webcrm_emulator
 from tests.conftest import AUTH_CODE
 from tests.connectors.conftest import (
@@ -131,28 +133,105 @@ def test_token_expired_mid_read_is_refreshed_once(crm: RunningServer) -> None:
         assert client.requests_by_endpoint["POST /Auth/ApiLogin"] == 1
 
 
-@pytest.fixture(scope="module")
-def short_lived(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """A second emulator whose access tokens live 2 s (rate limit switched per test)."""
-    path = tmp_path_factory.mktemp("short") / "e.sqlite"
-    with start_webcrm_emulator(path, auth_code=AUTH_CODE, rate_limit=0, token_ttl=2) as server:
-        yield server
+class SimulatedTime:
+    """A clock only the test moves (the client's, the simulated network's, a limiter's)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
-def test_token_is_refreshed_before_it_expires(short_lived: RunningServer) -> None:
-    """Access tokens living 2 s; a read that takes longer refreshes ahead of expiry."""
-    seed_organisations(short_lived, 600)
-    faults(short_lived, latency_ms=250)
-    try:
-        with make_client(short_lived, page_size=50) as client:
-            started = time.monotonic()
-            rows = [r for p in client.iter_all("Organisation") for r in p]
-            assert time.monotonic() - started > 2.0
-    finally:
-        faults(short_lived)
-    assert len(rows) == 600
-    assert client.requests_by_endpoint["POST /Auth/ApiRefresh"] >= 1
+class SlowWebcrm(httpx.BaseTransport):
+    """The emulator over real HTTP, timed by a :class:`SimulatedTime`, so that a verdict
+    about token lifetimes never depends on how fast the machine is.
+
+    Every request takes ``latency`` simulated seconds, and webCRM checks its token when
+    it arrives, halfway. Access tokens live ``ttl`` simulated seconds from then (the
+    ``ExpiresIn`` the client is told). A request whose token has expired when it arrives
+    is answered by the emulator's own 401: its tokens are expired (``/expire-tokens``)
+    just before the request is passed on, and the request is listed in ``late``.
+    """
+
+    def __init__(self, server: RunningServer, clock: SimulatedTime, *, ttl: float,
+                 latency: float, inner: httpx.HTTPTransport | None = None) -> None:  # fmt: skip
+        self.server, self.clock, self.ttl, self.latency = server, clock, ttl, latency
+        self.inner = inner or httpx.HTTPTransport()
+        self.owns_inner = inner is None
+        self.issued: dict[str, float] = {}
+        """Access token → simulated time webCRM issued it."""
+        self.late: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.clock.advance(self.latency / 2)
+        arrived = self.clock()
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme == "Bearer" and arrived >= self.issued[token] + self.ttl:
+            self.late.append(f"{request.method} {request.url.path}")
+            control(self.server, "POST", "/expire-tokens")
+        response = self.inner.handle_request(request)
+        if request.url.path in ("/Auth/ApiLogin", "/Auth/ApiRefresh"):
+            body = json.loads(response.read())
+            if body.get("AccessToken"):
+                self.issued[body["AccessToken"]] = arrived
+                body["ExpiresIn"] = self.ttl
+            response = httpx.Response(response.status_code, json=body, request=request)
+        self.clock.advance(self.latency / 2)
+        return response
+
+    def close(self) -> None:
+        if self.owns_inner:
+            self.inner.close()
+
+
+class SimulatedLimiter(SlidingWindowLimiter):
+    """The client's limiter on a :class:`SimulatedTime`: its waits move the clock."""
+
+    def acquire(self, sleep: Callable[[float], None] | None = None) -> Slot:
+        assert isinstance(self.clock, SimulatedTime)
+        return super().acquire(sleep=self.clock.advance)
+
+
+def test_token_is_refreshed_before_it_expires(crm: RunningServer) -> None:
+    """Tokens living 2 s and requests taking 0.25 s (longer than a tenth of a token's
+    life): whenever in a token's life the next request comes, it reaches webCRM with a
+    valid token. Simulated time, swept in 20 ms steps: the same verdict on any machine."""
+    seed_organisations(crm, 1)
+    refreshed = 0
+    with httpx.HTTPTransport() as connections:  # one connection for the whole sweep
+        for step in range(111):
+            pause = step * 0.02  # 0 … 2.2 s: every moment of the token's life, and past it
+            clock = SimulatedTime()
+            network = SlowWebcrm(crm, clock, ttl=2.0, latency=0.25, inner=connections)
+            with make_client(crm, clock=clock, transport=network) as client:
+                assert client.get("Organisation", 1) is not None  # logs in first
+                clock.advance(pause)
+                assert client.get("Organisation", 1) is not None
+            assert network.late == [], f"after a pause of {pause:.2f} s"
+            assert client.responses_401 == 0, f"after a pause of {pause:.2f} s"
+            refreshed += client.requests_by_endpoint["POST /Auth/ApiRefresh"]
+    assert refreshed > 0
+
+
+def test_token_is_checked_after_the_rate_limiters_wait(crm: RunningServer) -> None:
+    """Under load the limiter holds a request back for up to a minute; a token that was
+    fresh enough before that wait is not sent after it once it has expired."""
+    seed_organisations(crm, 200)
+    clock = SimulatedTime()
+    network = SlowWebcrm(crm, clock, ttl=90.0, latency=0.25)
+    limiter = SimulatedLimiter(limit=4, window=60.0, clock=clock)
+    started = clock()
+    with make_client(crm, page_size=10, clock=clock, transport=network, limiter=limiter) as client:
+        rows = [r for p in client.iter_all("Organisation") for r in p]
+    assert len(rows) == 200
+    assert clock() - started > 3 * 90.0  # several tokens, each outlived by a wait
+    assert network.late == []
     assert client.responses_401 == 0
+    assert client.requests_by_endpoint["POST /Auth/ApiRefresh"] >= 3
 
 
 def test_refused_application_token_says_how_to_reauthorise(crm: RunningServer) -> None:
@@ -177,30 +256,36 @@ def test_429_storm_is_waited_out(crm: RunningServer) -> None:
     assert elapsed >= 2.9  # three Retry-After: 1 honoured in turn
 
 
-def test_client_spends_the_servers_budget_and_no_more(short_lived: RunningServer) -> None:
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A second emulator, for rate limits switched per test (its tokens live an hour)."""
+    path = tmp_path_factory.mktemp("limited") / "e.sqlite"
+    with start_webcrm_emulator(path, auth_code=AUTH_CODE, rate_limit=0) as server:
+        yield server
+
+
+def test_client_spends_the_servers_budget_and_no_more(limited: RunningServer) -> None:
     """Server limit 12/60 s; the client (limit 12, counting its login too) sends what the
     window allows, then holds back instead of drawing a 429."""
-    seed_organisations(short_lived, 30)
-    control(short_lived, "PUT", "/rate-limit", limit=12)
+    seed_organisations(limited, 30)
+    control(limited, "PUT", "/rate-limit", limit=12)
     try:
-        with make_client(short_lived, rate_limit=12, page_size=1) as client:
+        started = time.monotonic()
+        with make_client(limited, rate_limit=12, page_size=1) as client:
             pages = client.iter_all("Organisation")
             read = 0
             while client.rate_headroom() > 0:
                 next(pages)
                 read += 1
             assert client.requests_made == 12
-            assert (
-                read
-                == 12
-                - client.requests_by_endpoint["POST /Auth/ApiLogin"]
-                - (client.requests_by_endpoint["POST /Auth/ApiRefresh"])
-            )
-            assert client.responses_429 == 0
-            # the next request would have to wait about a minute for the window to move
-            assert client.limiter._wait_time(time.monotonic()) > 55
+            assert read == 12 - client.requests_by_endpoint["POST /Auth/ApiLogin"]
+            assert client.responses_401 == client.responses_429 == 0
+            # The next request waits until the first answer leaves the window: that
+            # answer came after `started`, so at least a window (60.5 s) from then.
+            now = time.monotonic()
+            assert client.limiter._wait_time(now) >= started + 60.5 - now
     finally:
-        control(short_lived, "PUT", "/rate-limit", limit=0)
+        control(limited, "PUT", "/rate-limit", limit=0)
 
 
 # --------------------------------------------------------------------------- failures

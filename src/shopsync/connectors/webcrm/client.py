@@ -5,6 +5,9 @@ What it takes care of, so the sync engine does not have to:
 * **Auth.** ``POST /Auth/ApiLogin`` exchanges the application token for an access
   token; the client refreshes (``/Auth/ApiRefresh``) shortly before it expires, and once
   more on a 401 (a token revoked or expired early), then logs in again from scratch.
+  "Shortly" is early enough for the slowest recent request, the token's life is counted
+  from when its request was sent, and it is checked after the rate limiter's wait, so a
+  slow or rate-limited request never reaches webCRM with an expired token.
   A refused application token is a :class:`WebcrmAuthError` telling the operator how to
   re-authorise.
 * **Pace.** Every request, including logins and retries, first takes a slot from the
@@ -31,7 +34,7 @@ import email.utils
 import json
 import re
 import time
-from collections.abc import Container, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -158,7 +161,8 @@ class _Token:
     access: str
     refresh: str | None
     expires_at: float
-    """``time.monotonic()`` after which the access token is no longer valid."""
+    """The client's clock (``time.monotonic``) after which the access token is no longer
+    valid: ``ExpiresIn`` counted from when the login or refresh was sent."""
     lifetime: float
 
 
@@ -181,6 +185,7 @@ class WebcrmClient:
         transport: httpx.BaseTransport | None = None,
         limiter: SlidingWindowLimiter | None = None,
         backoff_max: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not auth_code:
             raise WebcrmAuthError(f"no webCRM application token configured; {REAUTHORISE_HINT}")
@@ -205,6 +210,11 @@ class WebcrmClient:
             headers={"Accept": "application/json", "User-Agent": "shopsync"},
         )
         self._token: _Token | None = None
+        self._clock = clock
+        """Seconds, for token lifetimes and request durations (injectable for tests)."""
+        self._durations: collections.deque[float] = collections.deque(maxlen=32)
+        """How long the recent requests took, sent to answered."""
+        self._last_sent_at = 0.0
         self.requests_made = 0
         self.requests_by_endpoint: collections.Counter[str] = collections.Counter()
         self.responses_429 = 0
@@ -284,7 +294,7 @@ class WebcrmClient:
         return text if len(text) <= 500 else text[:497] + "..."
 
     # ----------------------------------------------------------------- auth
-    def _token_from(self, response: httpx.Response, what: str) -> _Token:
+    def _token_from(self, response: httpx.Response, what: str, sent_at: float) -> _Token:
         if response.status_code in (400, 401, 403):
             raise WebcrmAuthError(
                 f"webCRM refused the application token at {what} "
@@ -313,7 +323,7 @@ class WebcrmClient:
         return _Token(
             access=str(body["AccessToken"]),
             refresh=str(body["RefreshToken"]) if body.get("RefreshToken") else None,
-            expires_at=time.monotonic() + lifetime,
+            expires_at=sent_at + lifetime,  # webCRM's clock started before the answer
             lifetime=lifetime,
         )
 
@@ -322,7 +332,7 @@ class WebcrmClient:
         response = self._send(
             "POST", "/Auth/ApiLogin", data={"authCode": self._auth_code}, authed=False
         )
-        self._token = self._token_from(response, "login")
+        self._token = self._token_from(response, "login", self._last_sent_at)
         log.debug("webcrm.login", expires_in=self._token.lifetime)
 
     def _refresh(self) -> None:
@@ -338,18 +348,27 @@ class WebcrmClient:
             log.info("webcrm.refresh_refused", status=response.status_code)
             self.login()
             return
-        self._token = self._token_from(response, "token refresh")
+        self._token = self._token_from(response, "token refresh", self._last_sent_at)
         log.debug("webcrm.refreshed", expires_in=self._token.lifetime)
+
+    def _refresh_lead(self, token: _Token) -> float:
+        """Seconds before its expiry a token is replaced: a tenth of its life (at most
+        60 s), but at least twice the slowest recent request, so that a request checked
+        against it still arrives in time; at most half its life."""
+        slowest = max(self._durations, default=0.0)
+        return min(max(min(60.0, token.lifetime / 10), 2 * slowest), token.lifetime / 2)
+
+    def _token_due(self) -> bool:
+        """True when there is no access token or it is within its refresh lead."""
+        token = self._token
+        return token is None or self._clock() >= token.expires_at - self._refresh_lead(token)
 
     def _ensure_token(self) -> str:
         """A valid access token, refreshed shortly before it expires."""
-        token = self._token
-        if token is None:
+        if self._token is None:
             self.login()
-        else:
-            margin = min(60.0, token.lifetime / 10)
-            if time.monotonic() >= token.expires_at - margin:
-                self._refresh()
+        elif self._token_due():
+            self._refresh()
         assert self._token is not None
         return self._token.access
 
@@ -377,17 +396,31 @@ class WebcrmClient:
         def attempt() -> httpx.Response:
             nonlocal reauthed
             waits_429 = 0
+            rechecked = False
             while True:
                 hdrs = dict(headers or {})
                 if authed:
-                    hdrs["Authorization"] = f"Bearer {self._ensure_token()}"
+                    self._ensure_token()
                 slot = self.limiter.acquire()
+                if authed and not rechecked and self._token_due():
+                    # The limiter's wait used up the token's lead: refresh before sending.
+                    # The unused slot counts as a request for a window (errs on the safe
+                    # side); checked once per request, so a short-lived token cannot loop.
+                    rechecked = True
+                    self.limiter.release(slot)
+                    continue
+                rechecked = False
+                if authed:
+                    assert self._token is not None
+                    hdrs["Authorization"] = f"Bearer {self._token.access}"
                 try:
                     self.requests_made += 1
                     self.requests_by_endpoint[endpoint] += 1
+                    self._last_sent_at = sent = self._clock()
                     response = self._http.request(
                         method, path, params=params, json=json_body, data=data, headers=hdrs
                     )
+                    self._durations.append(self._clock() - sent)
                 finally:
                     self.limiter.release(slot)
                 self._note_rate_headers(response)
