@@ -144,16 +144,18 @@ def test_auth_answers_match_the_definition(
     webcrm_emulator: RunningServer, contract: Contract
 ) -> None:
     url = webcrm_emulator.url
-    ok = httpx.post(url + "/Auth/ApiLogin", data={"authCode": AUTH_CODE})
+    ok = httpx.post(url + "/Auth/ApiLogin", data={"authCode": AUTH_CODE}, timeout=30)
     body = contract.check("post", "/Auth/ApiLogin", ok)
     assert body["IsError"] is False and body["TokenType"] == "Bearer"
     assert body["ExpiresIn"] == 3600
 
-    refreshed = httpx.post(url + "/Auth/ApiRefresh", headers={"refreshToken": body["RefreshToken"]})
+    refreshed = httpx.post(
+        url + "/Auth/ApiRefresh", headers={"refreshToken": body["RefreshToken"]}, timeout=30
+    )
     new = contract.check("post", "/Auth/ApiRefresh", refreshed)
     assert new["AccessToken"] != body["AccessToken"]
 
-    bad = httpx.post(url + "/Auth/ApiLogin", data={"authCode": "wrong"})
+    bad = httpx.post(url + "/Auth/ApiLogin", data={"authCode": "wrong"}, timeout=30)
     assert bad.status_code == 401
     schema = contract.response_schema("post", "/Auth/ApiLogin")
     assert schema is not None

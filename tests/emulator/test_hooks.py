@@ -15,8 +15,21 @@ from .conftest import Receiver
 
 
 def _deliveries(server: RunningServer) -> dict[str, Any]:
-    body: dict[str, Any] = httpx.get(server.url + "/_emulator/hook-deliveries").json()
+    body: dict[str, Any] = httpx.get(server.url + "/_emulator/hook-deliveries", timeout=30).json()
     return body
+
+
+def _settled(server: RunningServer, receiver: Receiver, timeout: float = 30) -> None:
+    """Wait until nothing is queued and every logged attempt has reached the receiver."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = _deliveries(server)
+        with receiver.lock:
+            received = len(receiver.calls)
+        if state["pending"] == 0 and len(state["attempts"]) == received:
+            return
+        assert time.monotonic() < deadline, f"deliveries not settled in {timeout}s: {state}"
+        time.sleep(0.05)
 
 
 def test_every_write_event_reaches_matching_hooks(
@@ -35,15 +48,22 @@ def test_every_write_event_reaches_matching_hooks(
                                  "Filter": ["All"]},
     )  # fmt: skip
     crm.post("/Organisations/Hooks", json={"TargetUrl": receiver.url + "/org", "IsEnabled": True})
+    crm.post("/Opportunities/Hooks", json={"TargetUrl": receiver.url + "/last", "IsEnabled": True})
 
     pid = crm.post("/Products", json={"ProductCustom1": "SKU-H"}).json()
     crm.put(f"/Products/{pid}", json={"ProductCustom1": "SKU-H2"})
     ids = crm.patch("/Products", json=[{"ProductId": pid}, {"ProductCustom1": "new"}]).json()
     crm.delete(f"/Products/{pid}")
+    crm.post("/Opportunities", json={"OpportunityDescription": "the last event"})
 
-    receiver.wait_for(lambda calls: len(calls) >= 6)
-    time.sleep(0.3)  # anything extra (a wrong match) would arrive by now
+    # Readiness, not a pause: the dispatcher takes deliveries up in the order they were
+    # queued, so once the last event's delivery is in, every delivery queued before it
+    # (a wrong match among them) was taken up first; then wait until each one the
+    # emulator has logged has reached the receiver.
+    receiver.wait_for(lambda calls: len(calls) >= 6 and any(c["path"] == "/last" for c in calls))
+    _settled(reset_emulator, receiver)
     calls = receiver.calls
+    assert [c["path"] for c in calls].count("/last") == 1
     on_all = sorted(
         ((c["body"]["EventType"], c["body"]["Id"]) for c in calls if c["path"] == "/all"),
         key=str,
@@ -89,7 +109,7 @@ def test_unreachable_target_is_given_up_after_bounded_attempts(
     port = server.server_address[1]
     server.server_close()  # nothing listens there now
     r = httpx.put(reset_emulator.url + "/_emulator/hook-retry",
-                  json={"backoff": 0.05, "max_attempts": 4})  # fmt: skip
+                  json={"backoff": 0.05, "max_attempts": 4}, timeout=30)  # fmt: skip
     assert r.status_code == 200
     crm.post("/Opportunities/Hooks", json={"TargetUrl": f"http://127.0.0.1:{port}/x",
                                            "IsEnabled": True})  # fmt: skip

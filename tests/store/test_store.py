@@ -163,7 +163,7 @@ def test_lock_is_exclusive_and_freed_when_its_holder_dies(sessions: sessionmaker
         pass  # released by the first holder
     # a holder on this host whose process is gone: taken over at once
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)  # fmt: skip
+                          capture_output=True, text=True, check=True, timeout=60)  # fmt: skip
     with sessions() as s:
         owner = f"{socket.gethostname()}:{dead.stdout.strip()}:abcd"
         assert repo.try_lock(s, "sync", owner, timedelta(minutes=30))

@@ -79,6 +79,7 @@ def test_check_webshop_passes_the_reference_server_on_sqlite(reset_webshop: Runn
         reset_webshop.url + "/customers",
         json={"name": "before the run"},
         headers={"Authorization": f"Bearer {WEBSHOP_TOKEN}"},
+        timeout=30,
     ).json()
     done = check_webshop(reset_webshop.url, WEBSHOP_TOKEN, EXAMPLES)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -133,7 +134,7 @@ def broken_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def breaking(url: str, *breaks: str) -> str:
-    httpx.put(url + "/_broken", json={"breaks": list(breaks)}).raise_for_status()
+    httpx.put(url + "/_broken", json={"breaks": list(breaks)}, timeout=30).raise_for_status()
     return url
 
 

@@ -58,11 +58,11 @@ def at(record: dict[str, Any]) -> datetime:
 
 
 def test_contract_is_served_without_a_token(reset_webshop: RunningServer) -> None:
-    response = httpx.get(reset_webshop.url + "/openapi.json")
+    response = httpx.get(reset_webshop.url + "/openapi.json", timeout=30)
     assert response.status_code == 200
     assert response.json() == load_contract()
-    assert httpx.get(reset_webshop.url + "/customers").status_code == 401
-    assert httpx.get(reset_webshop.url + "/_webshop/health").status_code == 200
+    assert httpx.get(reset_webshop.url + "/customers", timeout=30).status_code == 401
+    assert httpx.get(reset_webshop.url + "/_webshop/health", timeout=30).status_code == 200
 
 
 def test_updated_at_increases_strictly_across_the_whole_server(shop: httpx.Client) -> None:
@@ -227,10 +227,12 @@ def test_controls_count_fault_and_seed(reset_webshop: RunningServer, shop: httpx
     c = customer(shop)
     shop.get(f"/customers/{c['id']}")
     shop.get(f"/customers/{c['id']}")
-    counters = httpx.get(base + "/counters").json()
+    counters = httpx.get(base + "/counters", timeout=30).json()
     assert counters["endpoints"]["GET /customers/{id}"] == 2
     assert counters["endpoints"]["POST /customers"] == 1
-    httpx.put(base + "/faults", json={"force_429": 1, "retry_after": 7}).raise_for_status()
+    httpx.put(
+        base + "/faults", json={"force_429": 1, "retry_after": 7}, timeout=30
+    ).raise_for_status()
     throttled = shop.get("/customers")
     assert throttled.status_code == 429
     assert throttled.headers["retry-after"] == "7"
@@ -252,7 +254,7 @@ def test_webhooks_are_signed_retried_and_secret(
 ) -> None:
     base = reset_webshop.url + "/_webshop"
     httpx.put(
-        base + "/webhook-settings", json={"base_seconds": 0.05, "max_attempts": 3}
+        base + "/webhook-settings", json={"base_seconds": 0.05, "max_attempts": 3}, timeout=30
     ).raise_for_status()
     secret = "webhook-secret-for-the-test-0123"
     far = shop.post(
@@ -282,7 +284,7 @@ def test_webhooks_are_signed_retried_and_secret(
         assert body == {"event": "customer.created", "id": c["id"], "occurred_at": c["updated_at"]}
         assert all(verify(secret, d.body, d.headers["x-webshop-signature"]) for d in deliveries)
         assert len({d.headers["x-webshop-delivery"] for d in deliveries}) == 1
-        outbox = httpx.get(base + "/deliveries").json()["items"]
+        outbox = httpx.get(base + "/deliveries", timeout=30).json()["items"]
         assert [(o["status"], o["attempts"]) for o in outbox] == [("delivered", 3)]
         # A receiver that keeps failing is given up on after max_attempts.
         receiver.fail_first = 99
@@ -290,7 +292,7 @@ def test_webhooks_are_signed_retried_and_secret(
         shop.patch(f"/products/{p['id']}", json={"name": "Ny"})
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            outbox = httpx.get(base + "/deliveries").json()["items"]
+            outbox = httpx.get(base + "/deliveries", timeout=30).json()["items"]
             if outbox[-1]["status"] == "failed":
                 break
             time.sleep(0.05)
@@ -308,11 +310,15 @@ def test_webhooks_are_signed_retried_and_secret(
 def test_restart_keeps_idempotency_keys_and_the_clock(tmp_path: Any) -> None:
     db = str(tmp_path / "shop.sqlite")
     with start_webshop_server(db, token="tok-restart", log_path=tmp_path / "a.log") as server:
-        client = httpx.Client(base_url=server.url, headers={"Authorization": "Bearer tok-restart"})
+        client = httpx.Client(
+            base_url=server.url, headers={"Authorization": "Bearer tok-restart"}, timeout=30
+        )
         key = {"Idempotency-Key": "k-1"}
         first = created(client.post("/customers", json={"name": "Keyed"}, headers=key))
     with start_webshop_server(db, token="tok-restart", log_path=tmp_path / "b.log") as server:
-        client = httpx.Client(base_url=server.url, headers={"Authorization": "Bearer tok-restart"})
+        client = httpx.Client(
+            base_url=server.url, headers={"Authorization": "Bearer tok-restart"}, timeout=30
+        )
         replay = client.post("/customers", json={"name": "Keyed"}, headers=key)
         assert replay.status_code == 201 and replay.json()["id"] == first["id"]
         after = created(client.post("/customers", json={"name": "After restart"}))
@@ -326,7 +332,9 @@ def test_postgresql_database_and_cli_seed(pg_url: str, tmp_path: Any) -> None:
     with start_webshop_server(
         plain_url, token="tok-pg", seed=9, log_path=tmp_path / "pg.log"
     ) as server:
-        client = httpx.Client(base_url=server.url, headers={"Authorization": "Bearer tok-pg"})
+        client = httpx.Client(
+            base_url=server.url, headers={"Authorization": "Bearer tok-pg"}, timeout=30
+        )
         assert len(client.get("/customers", params={"limit": "1000"}).json()["items"]) == 9
         p = created(
             client.post(

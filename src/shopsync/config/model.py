@@ -77,15 +77,14 @@ class WebcrmConfig(Strict):
     rate_window_seconds: float = Field(60.0, gt=0)
     page_size: int = Field(1000, ge=1, le=1000)
     batch_size: int = Field(500, ge=1, le=1000, description="records per PATCH")
-    timeout_seconds: float = Field(30.0, gt=0)
+    timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="a request is abandoned after this; it also bounds how long a create "
+        "interrupted by a crash may still land (it is resolved once this has passed)",
+    )
     max_retries: int = Field(6, ge=0, le=20)
     overlap_seconds: float = Field(5.0, ge=0, description="incremental-read overlap window")
-    create_grace_seconds: float = Field(
-        40.0,
-        ge=0,
-        description="after an interrupted create, wait this long for it to land before "
-        "creating again (a killed worker's request may still be processed)",
-    )
 
     @field_validator("base_url")
     @classmethod

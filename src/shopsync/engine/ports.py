@@ -6,7 +6,7 @@ one place and the engine can be read without the HTTP details.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -31,6 +31,10 @@ class WebcrmPort(Protocol):
         self, entity: str, since: datetime | None
     ) -> Iterator[list[dict[str, Any]]]: ...
 
+    def iter_created_since(
+        self, entity: str, since: datetime
+    ) -> Iterator[list[dict[str, Any]]]: ...
+
     def iter_query(self, script: str) -> Iterator[list[dict[str, Any]]]: ...
 
     def get(self, entity: str, id: int) -> dict[str, Any] | None: ...
@@ -38,7 +42,11 @@ class WebcrmPort(Protocol):
     def quotation_lines_of(self, opportunity_id: int) -> list[dict[str, Any]]: ...
 
     def upsert(
-        self, entity: str, records: Sequence[Mapping[str, Any]]
+        self,
+        entity: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        on_send: Callable[[range], None] | None = None,
     ) -> Sequence[UpsertOutcome]: ...
 
     def delete(self, entity: str, id: int) -> None: ...

@@ -32,6 +32,7 @@ import structlog
 from sqlalchemy.orm import Session
 
 from shopsync.config.model import Config, Datatype, ShareConfig
+from shopsync.engine import intents
 from shopsync.engine.binder import Binder
 from shopsync.engine.differ import Decision, Props, Side, decide, snapshot_after
 from shopsync.engine.mapping.base import LinkMapping, MappingError, Unresolved
@@ -168,6 +169,15 @@ class Engine:
         self._line_queue: list[
             tuple[list[dict[str, Any]], Callable[[Sequence[UpsertOutcome]], None]]
         ] = []
+        self._unsettled: dict[Datatype, dict[str, float]] = {}
+        """Per datatype, webshop ids whose webCRM create may still land (seconds left)."""
+        self._landing_since: dict[Datatype, datetime] = {}
+        """Per datatype with unsettled creates: a new webCRM record created since this
+        may be one of them landing, so it is not taken for a new record yet."""
+        self._line_create_src: dict[int, dict[str, Any]] = {}
+        """id() of a queued webCRM line create → the webshop line it comes from."""
+        self._linked_now: set[tuple[str, str, str]] = set()
+        """(datatype, system, id) linked in this run, not yet flushed to the database."""
 
     # ------------------------------------------------------------------ entry points
     def run(self, only: Sequence[Datatype] | None = None, *, full: bool = False) -> RunReport:
@@ -189,8 +199,10 @@ class Engine:
                 self._stage(Datatype.order_lines, full=full)
             for dt in ORDER:
                 if dt in wanted:
+                    self._resolve_creates(dt)
                     self._process(dt)
             if Datatype.order_lines in wanted:
+                self._resolve_creates(Datatype.order_lines)
                 self._process_lines()
             self._count_waiting()
         except BaseException as exc:
@@ -250,6 +262,121 @@ class Engine:
         parsed = parse_time(value)
         assert parsed is not None
         return parsed
+
+    # ------------------------------------------------- interrupted webCRM creates
+    def _resolve_creates(self, dt: Datatype) -> None:
+        """Settle the webCRM creates of ``dt`` whose answer was never recorded, by asking
+        webCRM what landed, before anything of ``dt`` is sent (``engine/intents.py``)."""
+        rows = repo.sent_intents(self.s, dt.value)
+        if not rows:
+            return
+        linked = repo.linked_ids(self.s, dt.value, WEBSHOP, [r.record_id for r in rows])
+        if linked:  # linked since (by the merge criteria): nothing left to find out
+            repo.clear_intents_many(self.s, dt.value, WEBSHOP, sorted(linked))
+            rows = [r for r in rows if r.record_id not in linked]
+            if not rows:
+                self._commit()
+                return
+        sent: dict[str, intents.Sent] = {}
+        sources: dict[str, dict[str, Any] | None] = {}
+        for row in rows:
+            payload = row.payload or {}
+            when = repo.as_utc(row.sent_at)
+            assert when is not None
+            sent[row.record_id] = intents.Sent(row.record_id, payload.get("sent") or {}, when)
+            sources[row.record_id] = payload.get("source")
+        bound = self.config.webcrm.timeout_seconds + 1.0
+        now = datetime.now(UTC)
+        ready, pending = intents.split_by_age(sent.values(), now, bound)
+        self._unsettled[dt] = pending
+        if pending:
+            self._landing_since[dt] = intents.since(
+                [i for i in sent.values() if i.webshop_id in pending]
+            )
+        if not ready:
+            return
+        stream = STREAMS[dt]
+        landed = [
+            rec
+            for page in self.webcrm.iter_created_since(stream.webcrm_entity, intents.since(ready))
+            for rec in page
+        ]
+        ids = [str(rec.get(stream.webcrm_id_field)) for rec in landed]
+        taken = repo.linked_ids(self.s, dt.value, WEBCRM, ids)
+        found = intents.pair(dt, ready, landed, stream.webcrm_id_field, taken)
+        for shop_id, record in found.landed.items():
+            self._link_landed(dt, shop_id, record, sent[shop_id].body, sources[shop_id])
+        repo.unsend_intents(self.s, dt.value, found.lost)
+        log.info(
+            "resolved interrupted webCRM creates", datatype=dt.value,
+            landed=len(found.landed), lost=len(found.lost), pending=len(pending),
+        )  # fmt: skip
+        self._commit()
+
+    def _link_landed(
+        self,
+        dt: Datatype,
+        shop_id: str,
+        record: dict[str, Any],
+        sent: Mapping[str, Any],
+        source: Mapping[str, Any] | None,
+    ) -> None:
+        """A create that landed although its answer was lost: link it as the answer would
+        have, with the snapshot of what was sent."""
+        stream = STREAMS[dt]
+        crm_id = str(record[stream.webcrm_id_field])
+        stats = self.report.stats[dt]
+        if dt is Datatype.order_lines:
+            parent = repo.link_by_webcrm(
+                self.s, Datatype.orders.value, str(sent.get("QuotationLineOpportunityId"))
+            )
+            if parent is None or source is None:
+                return  # its order is not linked yet: resolved again next time
+            if repo.link_by_webshop(self.s, dt.value, shop_id) is None:
+                self._link_line(parent, crm_id, shop_id, WEBSHOP, record, source, sent)
+        elif repo.link_by_webshop(self.s, dt.value, shop_id) is None:
+            link = repo.add_link(self.s, dt.value, crm_id, shop_id, WEBSHOP, flush=True)
+            props = snapshot_after(self.maps[dt], None, {}, source, sent)
+            version = source.get("version") if source else None
+            repo.put_snapshot(
+                self.s, link, props, None,
+                parse_time(source.get("updated_at")) if source else None,
+                version if isinstance(version, int) else None,
+            )  # fmt: skip
+            self._deferred_keys.setdefault((dt.value, WEBCRM), []).append(crm_id)
+            self._deferred_keys.setdefault((dt.value, WEBSHOP), []).append(shop_id)
+        self._deferred_intents.setdefault((dt.value, WEBSHOP), []).append(shop_id)
+        stats.created_in_webcrm += 1
+        stats.updates_to_webcrm += 1
+        repo.add_updates(self.s, dt.value, "to_webcrm", 1)
+        self._plan(
+            dt, "create", WEBCRM, crm_id, f"landed before an interruption (webshop {shop_id})"
+        )
+
+    def _may_be_landing(self, dt: Datatype, data: Mapping[str, Any]) -> bool:
+        """Whether an unlinked webCRM record may be an interrupted create of ours that
+        landed (and so must not be taken for a new record until that is resolved)."""
+        since = self._landing_since.get(dt)
+        if since is None:
+            return False
+        created = webcrm_created(STREAMS[dt], data)
+        return created is None or created >= since
+
+    def _mark_sent(
+        self, dt: Datatype, sent: Sequence[tuple[str, dict[str, Any], Mapping[str, Any] | None]]
+    ) -> None:
+        """Commit that these webCRM creates leave now (``(webshop id, body, source)``)."""
+        if sent:
+            repo.mark_sent(
+                self.s, dt.value,
+                [(sid, {"sent": body, "source": source}) for sid, body, source in sent],
+                datetime.now(UTC),
+            )  # fmt: skip
+            self._commit()
+
+    def _settle_refused(self, dt: Datatype, shop_ids: Sequence[str]) -> None:
+        """webCRM refused these creates: nothing landed, nothing to resolve later."""
+        repo.unsend_intents(self.s, dt.value, list(shop_ids))
 
     def _plan(self, dt: Datatype, action: str, target: str, record: str, detail: str = "") -> None:
         self.report.plan.append(PlanLine(dt.value, action, target, record, detail))
@@ -472,7 +599,14 @@ class Engine:
                 item.if_match = snap.webshop_version
             self._plan_update(dt, item, batch)
             return
+        if system == WEBCRM and self._may_be_landing(dt, row.data):
+            left = max(self._unsettled.get(dt, {}).values(), default=0.0)
+            self._wait(batch, row, _may_be_own_create(left))
+            return
         match = self._find_match(dt, row, batch)
+        if isinstance(match, str):
+            self._wait(batch, row, match)
+            return
         if match is not None:
             other_id, other_row, other_data = match
             item = Item(dt, system, created_by="merge")
@@ -579,8 +713,13 @@ class Engine:
 
     def _find_match(
         self, dt: Datatype, row: InboxRecord, batch: Batch
-    ) -> tuple[str, InboxRecord | None, dict[str, Any]] | None:
-        """An unlinked record on the other side with the same merge key (rule 2)."""
+    ) -> tuple[str, InboxRecord | None, dict[str, Any]] | str | None:
+        """An unlinked record on the other side with the same merge key (rule 2).
+
+        A text instead says why the record must wait: a record with its key is being
+        worked on in this pass (often it is this record's own create, coming back), so
+        creating now could make a second copy; the next pass sees it linked.
+        """
         assert row.data is not None
         target = other(row.system)
         for key in self.matcher.keys(dt, row.system, row.data):
@@ -589,7 +728,7 @@ class Engine:
                     continue
                 other_row = repo.inbox_get(self.s, dt.value, target, candidate)
                 if other_row is not None and other_row.id in batch.claimed:
-                    continue
+                    return f"{target} record {candidate} with the same {key} is being synced"
                 if other_row is not None and other_row.data is not None:
                     return candidate, other_row, other_row.data
                 data = self._fetch(dt, target, candidate)
@@ -664,17 +803,11 @@ class Engine:
                 if dt is Datatype.orders:
                     self._attach_lines(item, batch)
             else:
-                age = repo.intent_age(self.s, dt.value, WEBSHOP, row.record_id)
-                grace = self.config.webcrm.create_grace_seconds
-                if age is not None and age < grace:
+                left = self._unsettled.get(dt, {}).get(row.record_id)
+                if left is not None:
                     # An earlier run sent this create and died: its request may still be
-                    # landing in webCRM. Creating again now could duplicate the record;
-                    # once landed, the next read links it by the merge criteria.
-                    self._wait(
-                        batch, row,
-                        f"an interrupted create {age:.0f} s ago may still land in webCRM; "
-                        f"retried after {grace:.0f} s",
-                    )  # fmt: skip
+                    # landing in webCRM. The next run asks webCRM whether it did.
+                    self._wait(batch, row, _may_still_land(left))
                     return
                 item.s_row, item.s_raw, item.shop_id = row, row.data, row.record_id
                 body = mapping.to_webcrm(row.data, self.binder)
@@ -833,8 +966,6 @@ class Engine:
         for item in items:
             if item.shop_create and item.c_row is not None:
                 item.shop_key = repo.intent_key(self.s, dt.value, WEBCRM, item.c_row.record_id)
-            if item.crm_create and item.s_row is not None:
-                repo.intent_key(self.s, dt.value, WEBSHOP, item.s_row.record_id, touch=True)
         self._commit()
         if not self.dry_run:
             creates = [i for i in items if i.shop_body is not None and i.shop_create]
@@ -998,10 +1129,26 @@ class Engine:
             self._plan(dt, action, WEBCRM, str(label), ", ".join(sorted(item.crm_body)))
         if self.dry_run:
             return
-        results = self.webcrm.upsert(stream.webcrm_entity, records)
+
+        def on_send(indices: range) -> None:
+            self._mark_sent(
+                dt,
+                [
+                    (items[i].shop_id or "", records[i], items[i].s_raw)
+                    for i in indices
+                    if items[i].crm_create and items[i].shop_id
+                ],
+            )
+
+        creates = any(item.crm_create for item in items)
+        results = self.webcrm.upsert(
+            stream.webcrm_entity, records, on_send=on_send if creates else None
+        )
         for result in results:
             item = items[result.index]
             if result.error is not None:
+                if item.crm_create and item.shop_id:
+                    self._settle_refused(dt, [item.shop_id])
                 self._refuse_after(item, f"webCRM refused: {result.error}")
                 continue
             item.crm_sent = dict(records[result.index])
@@ -1035,7 +1182,14 @@ class Engine:
                 )
         if not records or self.dry_run:
             return
-        results = self.webcrm.upsert("QuotationLine", records)
+        lines_dt = Datatype.order_lines
+        results = self.webcrm.upsert(
+            "QuotationLine",
+            records,
+            on_send=lambda indices: self._mark_sent(
+                lines_dt, [(str(owners[i][1]["id"]), records[i], owners[i][1]) for i in indices]
+            ),
+        )
         for r in results:
             if r.error is None and r.id is not None:
                 owner, line = owners[r.index]
@@ -1045,6 +1199,7 @@ class Engine:
         for r in results:
             if r.error is not None:
                 line = owners[r.index][1]
+                self._settle_refused(lines_dt, [str(line.get("id"))])
                 repo.put_aside(
                     self.s, Datatype.order_lines.value, WEBSHOP, str(line.get("id")),
                     f"webCRM refused: {r.error}", repo.fingerprint(line), line,
@@ -1063,6 +1218,15 @@ class Engine:
             return
         link = item.link
         if link is None:
+            clash = self._linked_elsewhere(dt, item.crm_id, item.shop_id)
+            if clash is not None:
+                # never a unique-key violation that fails the run after its writes (and
+                # has the next run write them again): the pair is reported, not linked
+                log.error("refusing a second link", datatype=dt.value, detail=clash)
+                self._put_aside(item, clash, batch)
+                return
+            self._linked_now.add((dt.value, WEBCRM, item.crm_id))
+            self._linked_now.add((dt.value, WEBSHOP, item.shop_id))
             # orders flush at once: their lines need the link's id
             link = repo.add_link(
                 self.s, dt.value, item.crm_id, item.shop_id, item.created_by,
@@ -1117,6 +1281,18 @@ class Engine:
             repo.clear_put_aside(self.s, dt.value, item.source, aside_id)
         self._done(batch, *item.rows)
 
+    def _linked_elsewhere(self, dt: Datatype, crm_id: str, shop_id: str) -> str | None:
+        """Why ``crm_id`` ⇄ ``shop_id`` cannot be linked (one is linked already), or None."""
+        for system, rid in ((WEBCRM, crm_id), (WEBSHOP, shop_id)):
+            if (dt.value, system, rid) in self._linked_now or repo.link_by_id(
+                self.s, dt.value, system, rid
+            ):
+                return (
+                    f"{system} record {rid} is linked already; webcrm:{crm_id} ⇄ "
+                    f"webshop:{shop_id} was not linked (a duplicate: please merge by hand)"
+                )
+        return None
+
     def _finalize_order_lines(self, item: Item, link: Link) -> None:
         """Link the lines that travelled with a created order."""
         lines_dt = Datatype.order_lines
@@ -1140,6 +1316,9 @@ class Engine:
             self.report.stats[lines_dt].updates_to_webshop += len(shop_lines)
             repo.add_updates(self.s, lines_dt.value, "to_webshop", len(shop_lines))
         for shop_line, sent, new_id in self._pending_line_links.pop(id(item), []):
+            self._deferred_intents.setdefault((lines_dt.value, WEBSHOP), []).append(
+                str(shop_line["id"])
+            )
             self._link_line(
                 link,
                 str(new_id),
@@ -1364,6 +1543,10 @@ class Engine:
                 done_rows.append(row)
                 continue
             # a webCRM line not linked yet: match an unlinked webshop line, or add it
+            if self._may_be_landing(lines_dt, row.data):
+                left = max(self._unsettled.get(lines_dt, {}).values(), default=0.0)
+                row.waiting_reason = _may_be_own_create(left)
+                continue  # stays in the inbox
             key = self.matcher.line_key(WEBCRM, row.data)
             match = next(
                 (
@@ -1429,6 +1612,10 @@ class Engine:
                 continue
             if not share_crm:
                 continue
+            if sid in self._unsettled.get(lines_dt, {}):
+                wait = _may_still_land(self._unsettled[lines_dt][sid])
+                self._plan(lines_dt, "wait", "-", f"webshop:{sid}", wait)
+                continue
             if repo.get_put_aside(
                 self.s, lines_dt.value, WEBSHOP, sid
             ) is not None and repo.get_put_aside(
@@ -1447,6 +1634,7 @@ class Engine:
             if org_id is not None:
                 body["QuotationLineOrganisationId"] = int(org_id)
             crm_creates.append((body, s_line))
+            self._line_create_src[id(body)] = s_line
             self._plan(
                 lines_dt, "create", WEBCRM, f"from webshop line {sid}", f"opportunity {opp_id}"
             )
@@ -1570,10 +1758,13 @@ class Engine:
                     self._plan(lines_dt, "update", WEBCRM, link.webcrm_id, ", ".join(sorted(body)))
                 else:
                     body, s_line = crm_creates[r.index - n_upd]
+                    self._line_create_src.pop(id(body), None)
+                    sid = str(s_line.get("id"))
                     if r.error is not None or r.id is None:
-                        sid = str(s_line.get("id"))
+                        self._settle_refused(lines_dt, [sid])
                         self._aside_line(WEBSHOP, sid, f"webCRM refused: {r.error}", s_line)
                         continue
+                    self._deferred_intents.setdefault((lines_dt.value, WEBSHOP), []).append(sid)
                     self._link_line(
                         order_link,
                         str(r.id),
@@ -1628,7 +1819,20 @@ class Engine:
             if n > 0:
                 records.extend(recs[start : start + n])
                 taken.append((pos, n))
-        results = self.webcrm.upsert("QuotationLine", records) if records else []
+        lines_dt = Datatype.order_lines
+
+        def on_send(indices: range) -> None:
+            sources = [self._line_create_src.get(id(records[i])) for i in indices]
+            self._mark_sent(
+                lines_dt,
+                [
+                    (str(src["id"]), records[i], src)
+                    for i, src in zip(indices, sources, strict=True)
+                    if src is not None
+                ],
+            )
+
+        results = self.webcrm.upsert("QuotationLine", records, on_send=on_send) if records else []
         by_index = {r.index: r for r in results}
         offset = 0
         for pos, n in taken:
@@ -1748,3 +1952,17 @@ def _flat(body: Mapping[str, Any], prefix: str = "") -> Iterable[str]:
             yield from _flat(value, f"{prefix}{key}.")
         else:
             yield f"{prefix}{key}"
+
+
+def _may_still_land(seconds_left: float) -> str:
+    return (
+        f"a create sent to webCRM before an interruption may still land; webCRM is "
+        f"asked whether it did in {max(seconds_left, 0.0):.0f} s (a later run)"
+    )
+
+
+def _may_be_own_create(seconds_left: float) -> str:
+    return (
+        f"new in webCRM while creates interrupted earlier are unresolved: it may be one "
+        f"of them; decided in {max(seconds_left, 0.0):.0f} s (a later run)"
+    )

@@ -11,8 +11,9 @@ Everything shopsync knows between runs lives here, so a killed process loses not
   here with ``waiting_reason`` set (rule 6).
 * ``merge_keys``: merge-criterion keys of records that are not linked yet (rule 2).
 * ``put_aside``: records the other side refused, with the reason (rule 7).
-* ``intents``: creates that may have happened (crash safety; the webshop
-  ``Idempotency-Key`` is stored here before the request is sent).
+* ``intents``: creates that may have happened (crash safety): the webshop
+  ``Idempotency-Key``, and for webCRM (which has none) the time and body of a create
+  in flight, all committed before the request is sent.
 * ``cursors``, ``update_counts``, ``runs``, ``meta``, ``locks``.
 """
 
@@ -143,6 +144,11 @@ class Intent(Base):
     record_id: Mapped[str] = mapped_column(String(128))
     key: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    """When a webCRM create of this record was last sent (None: not in flight). Until
+    the engine has asked webCRM whether it landed, the record is never sent again."""
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    """The body that was sent, to recognise the landed record (its fingerprint)."""
 
 
 class Cursor(Base):

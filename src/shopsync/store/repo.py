@@ -502,6 +502,54 @@ def intent_key(
     return row.key
 
 
+def mark_sent(
+    s: Session, datatype: str, sent: Sequence[tuple[str, dict[str, Any]]], at: datetime
+) -> None:
+    """Record that webCRM creates of these webshop records (``(id, body)``) go out now.
+
+    The caller commits before sending: from then on the engine never sends them again
+    until it has asked webCRM whether they landed (see ``engine/intents.py``).
+    """
+    if not sent:
+        return
+    ids = [rid for rid, _ in sent]
+    rows = {
+        r.record_id: r
+        for r in s.scalars(select(Intent).where(*_of(Intent, datatype, "webshop", ids)))
+    }
+    for rid, body in sent:
+        row = rows.get(rid)
+        if row is None:
+            row = Intent(
+                datatype=datatype, system="webshop", record_id=rid,
+                key=str(uuid.uuid4()), created_at=at,
+            )  # fmt: skip
+            s.add(row)
+            rows[rid] = row
+        row.sent_at = at
+        row.payload = body
+    s.flush()
+
+
+def sent_intents(s: Session, datatype: str) -> Sequence[Intent]:
+    """webCRM creates sent and not yet settled (their answer was never recorded)."""
+    return s.scalars(
+        select(Intent)
+        .where(Intent.datatype == datatype, Intent.system == "webshop", Intent.sent_at.is_not(None))
+        .order_by(Intent.sent_at, Intent.id)
+    ).all()
+
+
+def unsend_intents(s: Session, datatype: str, record_ids: Sequence[str]) -> None:
+    """These creates did not land (webCRM said so, or has no such record): they may go again."""
+    if record_ids:
+        s.execute(
+            update(Intent)
+            .where(*_of(Intent, datatype, "webshop", record_ids))
+            .values(sent_at=None, payload=None)
+        )
+
+
 def intent_age(s: Session, datatype: str, system: str, record_id: str) -> float | None:
     """Seconds since a create of this record was last attempted, or None if never."""
     created = s.scalar(select(Intent.created_at).where(*_of(Intent, datatype, system, record_id)))

@@ -50,6 +50,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from shopsync.connectors.webcrm.fieldspec import EntitySpec
 from shopsync.connectors.webcrm.queries import entity_spec, updated_since_script
 from shopsync.connectors.webcrm.ratelimit import SlidingWindowLimiter, shared_limiter
 
@@ -87,6 +88,14 @@ class WebcrmRecordError(WebcrmError):
 
 class WebcrmUnavailable(WebcrmError):
     """webCRM could not be reached or kept failing after every retry."""
+
+
+class WebcrmAmbiguous(WebcrmUnavailable):
+    """A request that creates records failed after it may have reached webCRM.
+
+    webCRM has no idempotency key, so such a request is never resent blindly: whether
+    its records landed is found out by asking webCRM (the engine's create intents).
+    """
 
 
 _ID_SEGMENT = re.compile(r"/\d+(?=/|$)")
@@ -130,8 +139,16 @@ _TRANSIENT = (
 )
 
 
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+"""Failures before any byte of the request reached webCRM: safe to resend anything."""
+
+
 def _is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, (_Retryable, *_TRANSIENT))
+
+
+def _is_unsent(exc: BaseException) -> bool:
+    return isinstance(exc, _NOT_SENT)
 
 
 def retry_after_seconds(response: httpx.Response, default: float = 1.0) -> float:
@@ -383,12 +400,19 @@ class WebcrmClient:
         data: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         authed: bool = True,
+        idempotent: bool = True,
+        before_send: Callable[[], None] | None = None,
     ) -> httpx.Response:
         """One logical request: paced, retried on transient failures, 429s honoured.
 
         With ``authed``, a 401 triggers one refresh (or re-login) and one resend; a
         second 401 is a :class:`WebcrmAuthError`. Returns the final response whatever
-        its status (callers decide what a 400 or 404 means).
+        its status (callers decide what a 400 or 404 means). A request that is not
+        ``idempotent`` (it creates records) is resent only when it provably never
+        reached webCRM (connection refused, 429, 401); after a 5xx or a failure in
+        mid-flight it raises :class:`WebcrmAmbiguous` instead. ``before_send`` runs just
+        before each attempt leaves, after the rate limiter let it go (the engine records
+        there that a create is in flight).
         """
         endpoint = endpoint_key(method, path)
         reauthed = False
@@ -414,6 +438,8 @@ class WebcrmClient:
                     assert self._token is not None
                     hdrs["Authorization"] = f"Bearer {self._token.access}"
                 try:
+                    if before_send is not None:
+                        before_send()
                     self.requests_made += 1
                     self.requests_by_endpoint[endpoint] += 1
                     self._last_sent_at = sent = self._clock()
@@ -466,7 +492,7 @@ class WebcrmClient:
             )
 
         retrying = Retrying(
-            retry=retry_if_exception(_is_retryable),
+            retry=retry_if_exception(_is_retryable if idempotent else _is_unsent),
             wait=wait_random_exponential(multiplier=0.5, max=self.backoff_max),
             stop=stop_after_attempt(self.max_retries + 1),
             before_sleep=before_sleep,
@@ -475,12 +501,24 @@ class WebcrmClient:
         try:
             return retrying(attempt)
         except _Retryable as exc:
+            if not idempotent:
+                raise WebcrmAmbiguous(
+                    f"{endpoint}: HTTP {exc.response.status_code} to a request that creates "
+                    f"records; not resent, as it may have landed: "
+                    f"{self._message(exc.response)}",
+                    status=exc.response.status_code,
+                ) from None
             raise WebcrmUnavailable(
                 f"{endpoint}: HTTP {exc.response.status_code} after {self.max_retries + 1} "
                 f"attempts: {self._message(exc.response)}",
                 status=exc.response.status_code,
             ) from None
         except httpx.TransportError as exc:
+            if not idempotent and not _is_unsent(exc):
+                raise WebcrmAmbiguous(
+                    f"{endpoint}: the connection failed in mid-request ({type(exc).__name__}); "
+                    f"not resent, as its records may have landed"
+                ) from None
             raise WebcrmUnavailable(
                 f"{endpoint}: cannot reach webCRM at {self.base_url} "
                 f"({type(exc).__name__}: {self._scrub(str(exc)) or 'no detail'})"
@@ -558,16 +596,30 @@ class WebcrmClient:
         never yielded.
         """
         spec = entity_spec(entity)
-        ts_field, id_field = spec.updated_at_field, spec.id_field
         lower = since - self.overlap if since is not None else None
+        yield from self._keyset(entity, spec.updated_at_field, lower, already_seen)
+
+    def iter_created_since(self, entity: str, since: datetime) -> Iterator[list[dict[str, Any]]]:
+        """Rows created at or after ``since``, oldest first, one ``/Queries`` request a
+        page: how the engine asks which of its interrupted creates landed."""
+        yield from self._keyset(entity, entity_spec(entity).created_at_field, since, None)
+
+    def _keyset(
+        self,
+        entity: str,
+        ts_field: str,
+        lower: datetime | None,
+        already_seen: Container[tuple[int, str]] | None,
+    ) -> Iterator[list[dict[str, Any]]]:
+        id_field = entity_spec(entity).id_field
         seen: set[tuple[int, str]] = set()
         after: tuple[str, int] | None = None
         while True:
-            script = updated_since_script(entity, lower, after)
+            script = updated_since_script(entity, lower, after, ts_field=ts_field)
             response = self._send(
                 "GET", "/Queries", params={"script": script, "Page": 1, "Size": self.page_size}
             )
-            self._expect_ok(response, f"GET /Queries ({entity} changes)")
+            self._expect_ok(response, f"GET /Queries ({entity} by {ts_field})")
             rows = self._json(response, "GET /Queries")
             if not isinstance(rows, list):
                 raise WebcrmError(f"GET /Queries: expected a list, got {type(rows).__name__}")
@@ -622,34 +674,55 @@ class WebcrmClient:
         except (TypeError, ValueError):
             raise WebcrmError(f"POST {path}: expected the new id, got {body!r}"[:300]) from None
 
-    def upsert(self, entity: str, records: Sequence[Mapping[str, Any]]) -> list[UpsertResult]:
+    def upsert(
+        self,
+        entity: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        on_send: Callable[[range], None] | None = None,
+    ) -> list[UpsertResult]:
         """Insert or update many records through ``PATCH`` in batches of ``batch_size``.
 
         A record without its id field (or with id 0) is inserted. The result has one
         entry per input record, in input order, with the id webCRM gave or its error.
         A batch that webCRM refuses as a whole (400) is split in halves and retried, so
         one bad record costs a few extra requests instead of failing its neighbours.
+        A request that inserts is never resent after it may have reached webCRM
+        (:class:`WebcrmAmbiguous`); ``on_send(range of indices)`` runs just before each
+        request leaves.
         """
         spec = entity_spec(entity)
         results: list[UpsertResult] = []
         for start in range(0, len(records), self.batch_size):
             batch = list(records[start : start + self.batch_size])
-            results.extend(self._patch(spec.collection, batch, start))
+            results.extend(self._patch(spec, batch, start, on_send))
         return results
 
     def _patch(
-        self, collection: str, batch: list[Mapping[str, Any]], offset: int
+        self,
+        spec: EntitySpec,
+        batch: list[Mapping[str, Any]],
+        offset: int,
+        on_send: Callable[[range], None] | None = None,
     ) -> list[UpsertResult]:
-        path = f"/{collection}"
-        response = self._send("PATCH", path, json_body=[dict(r) for r in batch])
+        path = f"/{spec.collection}"
+        inserts = any(not record.get(spec.id_field) for record in batch)
+        indices = range(offset, offset + len(batch))
+        response = self._send(
+            "PATCH",
+            path,
+            json_body=[dict(r) for r in batch],
+            idempotent=not inserts,
+            before_send=(lambda: on_send(indices)) if on_send is not None else None,
+        )
         if response.status_code == 400:
             message = self._message(response)
             if len(batch) == 1:
                 return [UpsertResult(offset, None, message)]
             half = len(batch) // 2
             log.info("webcrm.patch_split", path=path, size=len(batch), reason=message[:200])
-            return self._patch(collection, batch[:half], offset) + self._patch(
-                collection, batch[half:], offset + half
+            return self._patch(spec, batch[:half], offset, on_send) + self._patch(
+                spec, batch[half:], offset + half, on_send
             )
         self._expect_ok(response, f"PATCH {path}")
         answers = self._json(response, f"PATCH {path}")

@@ -164,6 +164,8 @@ def updated_since_script(
     entity: str,
     lower: datetime | None,
     after: tuple[str, int] | None = None,
+    *,
+    ts_field: str | None = None,
 ) -> str:
     """The keyset query behind ``iter_updated_since``.
 
@@ -173,9 +175,11 @@ def updated_since_script(
     nor repeats a row when rows change while the read is under way: a row updated
     meanwhile moves *behind* the cursor and is read again with its new timestamp.
     ``after``'s timestamp is the server's own text, so equality is exact.
+    ``ts_field`` pages by another timestamp instead (``<Entity>CreatedAt``: the rows
+    created since a moment, to find out which creates landed).
     """
     spec = entity_spec(entity)
-    ts, idf = spec.updated_at_field, spec.id_field
+    ts, idf = column(entity, ts_field or spec.updated_at_field), spec.id_field
     where: Cond | None = None
     if lower is not None:
         where = compare(entity, ts, ">=", lower)

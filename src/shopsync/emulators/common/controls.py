@@ -5,6 +5,9 @@ knobs: request counters per endpoint and fault switches (a share of 500/503 answ
 added latency, forced 429s, dropped connections). The faults are applied by an ASGI
 middleware *before* routing, so a faulted request never touches the server's state:
 a client that retries it sees exactly what it would see against a flaky real service.
+Two knobs are the exception, because a sync must survive them too: ``write_latency_ms``
+holds a write before it is done (a request still running on the server when its
+client is killed), and ``lost_answer_rate`` does a write, then drops its answer.
 
 The controls need no token, so they only answer callers on the server's own host
 (loopback, or the address the server is bound to).
@@ -47,6 +50,15 @@ class Faults(BaseModel):
     force_429: int = Field(0, ge=0, description="the next N requests get 429")
     retry_after: int = Field(1, ge=0, le=3600, description="Retry-After of forced 429s")
     drop_rate: float = Field(0.0, ge=0.0, le=1.0, description="share of dropped connections")
+    write_latency_ms: int = Field(
+        0, ge=0, le=60_000, description="added before a write (POST/PUT/PATCH/DELETE) is done"
+    )
+    lost_answer_rate: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="share of writes that are done, then their answer is lost (dropped)",
+    )
     seed: int | None = Field(None, description="seed for the fault dice, for repeatable runs")
 
 
@@ -79,6 +91,12 @@ class Controls:
         with self._lock:
             self.counters.clear()
 
+    def lose_answer(self) -> bool:
+        """Whether this write's answer is lost after it was done."""
+        with self._lock:
+            rate = self.faults.lost_answer_rate
+            return bool(rate) and self._rng.random() < rate
+
     def draw(self) -> str | None:
         """Decide this request's fault: ``"429"``, ``"drop"``, ``"500"``, ``"503"`` or None."""
         with self._lock:
@@ -109,7 +127,16 @@ class ControlsMiddleware:
         if latency:
             await asyncio.sleep(latency / 1000)
         fault = self.controls.draw()
-        if fault is None:
+        write = scope["method"] in WRITE_METHODS
+        if fault is None and write and self.controls.faults.write_latency_ms:
+            # the request has fully arrived: it is done after the wait even if its
+            # client is gone by then (as a server busy with it would)
+            receive = await _buffered(receive)
+            await asyncio.sleep(self.controls.faults.write_latency_ms / 1000)
+        if fault is None and write and self.controls.lose_answer():
+            await self.app(scope, receive, _swallow)  # the write happens ...
+            await _drop(send)  # ... and its answer never arrives
+        elif fault is None:
             await self.app(scope, receive, send)
         elif fault == "429":
             await self.controls.too_many(self.controls.faults.retry_after)(scope, receive, send)
@@ -120,6 +147,36 @@ class ControlsMiddleware:
             await Response(body, status_code=int(fault), media_type="application/json")(
                 scope, receive, send
             )
+
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+async def _buffered(receive: Receive) -> Receive:
+    """Read the whole request body now; the returned ``receive`` replays it."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return replay
+
+
+async def _swallow(message: Message) -> None:
+    """An ASGI ``send`` that discards the answer."""
 
 
 class DroppedConnection(Exception):
