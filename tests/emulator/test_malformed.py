@@ -136,6 +136,9 @@ def test_queries_compare_numbers_beyond_int64(crm: httpx.Client) -> None:
     assert query(f"OrganisationId > -{HUGE}") == ids
     assert query(f"OrganisationId IN ({HUGE}, {ids[1]}, {2**63})") == [ids[1]]
     assert query(f"OrganisationId BETWEEN {ids[1]} AND {2**64}") == ids[1:]
+    # Beyond a double too (found by hand after the first fix: float() overflowed).
+    assert query("OrganisationId < 1" + "0" * 400) == ids
+    assert query("OrganisationId > -1" + "0" * 400 + " AND OrganisationId <> 1e999") == ids
 
 
 def test_queries_nested_too_deeply_get_400(crm: httpx.Client) -> None:

@@ -22,6 +22,7 @@ select the same rows.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -364,9 +365,13 @@ def _number(text: str) -> int | float:
 
 def _bindable(value: int | float) -> int | float:
     """An integer beyond SQLite's int64 is compared as a REAL (SQL Server reads such a
-    literal as a decimal): ``Id < 99999999999999999999`` is true, ``Id =`` it is false."""
+    literal as a decimal): ``Id < 99999999999999999999`` is true, ``Id =`` it is false.
+    One beyond even a double (309 digits and more) is an infinity, as ``1e999`` is."""
     if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            return math.inf if value > 0 else -math.inf
     return value
 
 
