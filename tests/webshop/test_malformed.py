@@ -6,6 +6,7 @@ against the session server, like the rest of the suite.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from typing import Any
 
@@ -112,3 +113,19 @@ def test_webhook_url_that_does_not_parse_gets_422(shop: httpx.Client, url: str) 
     assert shop.get("/webhooks").json()["items"] == []
     ok = {**full, "url": "http://[::1]:8080/hook"}
     assert shop.post("/webhooks", json=ok).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"t": "2026-01-01T00:00:00Z", "i": "\\ud800"}',  # an id SQL cannot bind
+        b"[" * 5000 + b"]" * 5000,  # nested past the JSON decoder's recursion limit
+    ],
+    ids=["lone-surrogate-id", "deeply-nested"],
+)
+def test_forged_cursor_gets_422_naming_it(shop: httpx.Client, payload: bytes) -> None:
+    """Found by hand next to the issue's cases: both were a 500."""
+    cursor = base64.urlsafe_b64encode(payload).decode().rstrip("=")
+    for collection in VALID:
+        r = shop.get(f"/{collection}", params={"cursor": cursor})
+        assert fields(r) == {"cursor": "not a cursor this server gave out"}

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from .clock import rfc3339, utc
 from .problems import FieldError, invalid
+from .validation import storable
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -107,8 +108,8 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str] | None:
         data = json.loads(raw)
         at = parse_timestamp(data["t"])
         record_id = data["i"]
-    except (ValueError, binascii.Error, KeyError, TypeError, UnicodeDecodeError):
-        return None
-    if not isinstance(record_id, str) or "\x00" in record_id:
+    except (ValueError, binascii.Error, KeyError, TypeError, UnicodeDecodeError, RecursionError):
+        return None  # RecursionError: JSON nested too deeply for the decoder
+    if not storable(record_id):  # the id is compared in SQL: no NUL, no lone surrogate
         return None
     return utc(at), record_id
