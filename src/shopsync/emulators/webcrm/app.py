@@ -20,6 +20,7 @@ import orjson
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -44,6 +45,14 @@ from shopsync.emulators.webcrm.errors import (
     unauthorized,
 )
 from shopsync.emulators.webcrm.hooks import HookDispatcher
+from shopsync.emulators.webcrm.openapi import (
+    HOOK_EVENTS,
+    answers,
+    finish,
+    form_body,
+    json_body,
+    ref,
+)
 from shopsync.emulators.webcrm.queries import QueryError, compile_script
 from shopsync.emulators.webcrm.ratelimit import RateLimiter
 from shopsync.emulators.webcrm.seed import SeedPlan, seed_store
@@ -57,7 +66,6 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 DELETABLE = {"QuotationLine", "Product"}
 """The datatypes the live API can delete (``DELETE /QuotationLines/{id}``, ``/Products/{id}``)."""
-HOOK_EVENTS = ("Create", "Update", "Delete")
 
 
 class RateLimited(Exception):
@@ -165,6 +173,13 @@ RecordId = Annotated[
     int, PathParam(ge=INT32_MIN, le=INT32_MAX, description="the record's id (int32)")
 ]
 HookId = Annotated[int, PathParam(ge=-(2**63), le=2**63 - 1, description="the hook's id (int64)")]
+DateParam = Annotated[
+    str,
+    PathParam(
+        description="an ISO-8601 date or date-time (2026-05-01, 2026-05-01T10:00:00+02:00)",
+        json_schema_extra={"format": "date-time"},
+    ),
+]
 
 
 def _field_error(exc: FieldError) -> ApiError:
@@ -208,6 +223,17 @@ def create_app(config: EmulatorConfig) -> FastAPI:
     # Added last, so outermost: it times faults and latency too, as a client sees them.
     app.add_middleware(ServerTimingMiddleware)
     _install_error_handlers(app, emu)
+
+    def openapi() -> dict[str, Any]:
+        """FastAPI's document, completed with the bodies and errors it cannot see."""
+        if app.openapi_schema is None:
+            app.openapi_schema = finish(get_openapi(
+                title=app.title, version=app.version, description=app.description,
+                routes=app.routes,
+            ), CONTROLS_PREFIX)  # fmt: skip
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     async def guard(request: Request) -> str:
         """Bearer token → application; then the application's rate limit."""
@@ -302,7 +328,17 @@ def _auth_router(emu: Emulator) -> APIRouter:
             }
         )
 
-    @router.post("/ApiLogin")
+    tokens = answers(ref("TokenResponseDto"), "a token pair (401 with IsError for a bad one)")
+    tokens[401] = {
+        "description": "not a valid application token or refresh token",
+        "content": {"application/json": {"schema": ref("TokenResponseDto")}},
+    }
+
+    @router.post(
+        "/ApiLogin",
+        responses=tokens,
+        openapi_extra=form_body({"authCode": "the application token"}, "urlencoded form"),
+    )
     async def api_login(request: Request) -> Response:
         """Form field ``authCode`` (the application token) → a token pair."""
         form = await request.form()
@@ -311,7 +347,22 @@ def _auth_router(emu: Emulator) -> APIRouter:
         pair = emu.tokens.issue(app_name) if app_name else None
         return token_answer(pair, "the application token (authCode) is not valid")
 
-    @router.post("/ApiRefresh")
+    @router.post(
+        "/ApiRefresh",
+        responses=tokens,
+        openapi_extra={
+            **form_body({"refreshToken": "the refresh token"}, "or the header refreshToken"),
+            "parameters": [
+                {
+                    "name": "refreshToken",
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "string"},
+                    "description": "the refresh token (or the form field)",
+                }
+            ],
+        },
+    )
     async def api_refresh(request: Request) -> Response:
         """Header (or form field) ``refreshToken`` → a new pair; the old one is spent."""
         token = request.headers.get("refreshToken")
@@ -330,12 +381,20 @@ def _entity_routes(router: APIRouter, emu: Emulator, entity: EntitySpec) -> None
     coll, name = entity.collection, entity.name
     store = emu.store
     _hook_routes(router, emu, entity)
+    dto, many = ref(entity.dto), {"type": "array", "items": ref(entity.dto)}
 
     if name == ORGANISATION.name:
 
-        @router.get(f"/{coll}/FindByUpdateDates/{{startDate}}/{{endDate}}", tags=[coll])
+        @router.get(
+            f"/{coll}/FindByUpdateDates/{{startDate}}/{{endDate}}",
+            tags=[coll],
+            responses=answers(many, "the organisations updated in [startDate, endDate)", 400),
+        )
         async def find_by_update_dates(
-            startDate: str, endDate: str, page: Page = 1, size: Size = DEFAULT_PAGE_SIZE
+            startDate: DateParam,
+            endDate: DateParam,
+            page: Page = 1,
+            size: Size = DEFAULT_PAGE_SIZE,
         ) -> Response:
             """Organisations with ``startDate <= OrganisationUpdatedAt < endDate``."""
             bounds = []
@@ -353,8 +412,13 @@ def _entity_routes(router: APIRouter, emu: Emulator, entity: EntitySpec) -> None
             return raw_json_response(rows)
 
     if name == OPPORTUNITY.name:
+        lines = {"type": "array", "items": ref(QUOTATIONLINE.dto)}
 
-        @router.get(f"/{coll}/{{id}}/QuotationLines", tags=[coll])
+        @router.get(
+            f"/{coll}/{{id}}/QuotationLines",
+            tags=[coll],
+            responses=answers(lines, "the opportunity's lines, by line id", 400, 404),
+        )
         async def opportunity_lines(
             id: RecordId, page: Page = 1, size: Size = DEFAULT_PAGE_SIZE
         ) -> Response:
@@ -370,19 +434,24 @@ def _entity_routes(router: APIRouter, emu: Emulator, entity: EntitySpec) -> None
             )
             return raw_json_response(rows)
 
-    @router.get(f"/{coll}", tags=[coll])
+    @router.get(f"/{coll}", tags=[coll], responses=answers(many, "one page, by id", 400))
     async def list_records(page: Page = 1, size: Size = DEFAULT_PAGE_SIZE) -> Response:
         """One page of records, by id ascending; an empty array past the end."""
         return raw_json_response(store.page_json(name, page, size))
 
-    @router.get(f"/{coll}/{{id}}", tags=[coll])
+    @router.get(f"/{coll}/{{id}}", tags=[coll], responses=answers(dto, "the record", 400, 404))
     async def get_record(id: RecordId) -> Response:
         row = store.get_json(name, id)
         if row is None:
             raise not_found(f"{name} {id} does not exist")
         return raw_json_response(row)
 
-    @router.post(f"/{coll}", tags=[coll])
+    @router.post(
+        f"/{coll}",
+        tags=[coll],
+        responses=answers({"type": "integer"}, "the new record's id", 400),
+        openapi_extra=json_body(ref(f"{entity.dto}Write"), f"one {entity.dto}"),
+    )
     async def create_record(request: Request) -> Response:
         """Insert one record; answers its new id."""
         raw = await read_json(request)
@@ -393,7 +462,12 @@ def _entity_routes(router: APIRouter, emu: Emulator, entity: EntitySpec) -> None
         emu.hooks.notify([change])
         return json_response(rid)
 
-    @router.put(f"/{coll}/{{id}}", tags=[coll])
+    @router.put(
+        f"/{coll}/{{id}}",
+        tags=[coll],
+        responses=answers(None, "replaced (no body)", 400, 404),
+        openapi_extra=json_body(ref(f"{entity.dto}Write"), "the whole record"),
+    )
     async def replace_record(id: RecordId, request: Request) -> Response:
         """Replace one record: fields not given become null."""
         raw = await read_json(request)
@@ -406,7 +480,19 @@ def _entity_routes(router: APIRouter, emu: Emulator, entity: EntitySpec) -> None
         emu.hooks.notify([change])
         return Response(status_code=200)
 
-    @router.patch(f"/{coll}", tags=[coll])
+    upserts = {"type": "array", "items": ref(f"{entity.dto}Upsert"), "maxItems": PATCH_LIMIT}
+    results = {
+        "type": "array",
+        "items": {"type": "string"},
+        "description": 'per record, in order: its id, or "Error: …" (that record only failed)',
+    }
+
+    @router.patch(
+        f"/{coll}",
+        tags=[coll],
+        responses=answers(results, "one id or error per record", 400),
+        openapi_extra=json_body(upserts, f"up to {PATCH_LIMIT} records"),
+    )
     async def upsert_records(request: Request) -> Response:
         """Bulk upsert; one id-or-error string per record, in order."""
         raw = await read_json(request)
@@ -422,7 +508,9 @@ def _entity_routes(router: APIRouter, emu: Emulator, entity: EntitySpec) -> None
 
     if name in DELETABLE:
 
-        @router.delete(f"/{coll}/{{id}}", tags=[coll])
+        @router.delete(
+            f"/{coll}/{{id}}", tags=[coll], responses=answers(None, "deleted (no body)", 400, 404)
+        )
         async def delete_record(id: RecordId) -> Response:
             try:
                 change = store.delete(name, id)
@@ -479,30 +567,45 @@ def _hook_routes(router: APIRouter, emu: Emulator, entity: EntitySpec) -> None:
     coll, name = entity.collection, entity.name
     store = emu.store
     tag = f"{coll} hooks"
+    hook, body = ref(f"{name}HookDto"), json_body(ref(f"{name}HookDtoWrite"), f"a {name}HookDto")
 
     def refresh() -> None:
         emu.hooks.set_hooks(store.hooks())
 
-    @router.get(f"/{coll}/Hooks", tags=[tag])
+    @router.get(
+        f"/{coll}/Hooks",
+        tags=[tag],
+        responses=answers({"type": "array", "items": hook}, "one page of hooks", 400),
+    )
     async def list_hooks(page: Page = 1, size: Size = DEFAULT_PAGE_SIZE) -> Response:
         hooks = store.hooks(name)
         return json_response(hooks[(page - 1) * size : page * size])
 
-    @router.post(f"/{coll}/Hooks", tags=[tag])
+    @router.post(
+        f"/{coll}/Hooks",
+        tags=[tag],
+        responses=answers({"type": "integer", "format": "int64"}, "the new hook's id", 400),
+        openapi_extra=body,
+    )
     async def create_hook(request: Request) -> Response:
         url, event, enabled, filters = _check_hook(entity, await read_json(request))
         hid = store.save_hook(name, None, url, event, enabled, filters)
         refresh()
         return json_response(hid)
 
-    @router.get(f"/{coll}/Hooks/{{id}}", tags=[tag])
+    @router.get(f"/{coll}/Hooks/{{id}}", tags=[tag], responses=answers(hook, "the hook", 400, 404))
     async def get_hook(id: HookId) -> Response:
         hook = store.hook(name, id)
         if hook is None:
             raise not_found(f"{name} hook {id} does not exist")
         return json_response(hook)
 
-    @router.put(f"/{coll}/Hooks/{{id}}", tags=[tag])
+    @router.put(
+        f"/{coll}/Hooks/{{id}}",
+        tags=[tag],
+        responses=answers(None, "replaced (no body)", 400, 404),
+        openapi_extra=body,
+    )
     async def update_hook(id: HookId, request: Request) -> Response:
         url, event, enabled, filters = _check_hook(entity, await read_json(request))
         try:
@@ -512,7 +615,9 @@ def _hook_routes(router: APIRouter, emu: Emulator, entity: EntitySpec) -> None:
         refresh()
         return Response(status_code=200)
 
-    @router.delete(f"/{coll}/Hooks/{{id}}", tags=[tag])
+    @router.delete(
+        f"/{coll}/Hooks/{{id}}", tags=[tag], responses=answers(None, "deleted (no body)", 400, 404)
+    )
     async def delete_hook(id: HookId) -> Response:
         try:
             store.delete_hook(name, id)
@@ -524,7 +629,11 @@ def _hook_routes(router: APIRouter, emu: Emulator, entity: EntitySpec) -> None:
 
 # --------------------------------------------------------------------------- /Queries
 def _extra_routes(router: APIRouter, emu: Emulator) -> None:
-    @router.get("/Queries", tags=["Queries"])
+    rows = {"type": "array", "items": {"anyOf": [ref(e.dto) for e in ENTITIES.values()]}}
+
+    @router.get(
+        "/Queries", tags=["Queries"], responses=answers(rows, "one page of rows of one table", 400)
+    )
     async def run_query(
         script: Annotated[str, Query(description="SELECT * FROM <table> [WHERE …] [ORDER BY …]")],
         page: Page = 1,
