@@ -195,7 +195,9 @@ def assert_consistent(env: Env) -> None:
         links = {dt: list(s.scalars(repo.select_links(dt.value))) for dt in Datatype}
         waiting = [(w.datatype, w.record_id, w.waiting_reason) for w in repo.waiting(s)]
         aside = [(a.datatype, a.record_id, a.reason) for a in repo.all_put_aside(s)]
+        inbox = repo.inbox_counts(s)
     assert not aside and not waiting, (aside[:5], waiting[:5])
+    assert not any(inbox.values()), f"work left in the inbox: {inbox}"
     for dt, rows in links.items():
         assert len({r.webcrm_id for r in rows}) == len(rows), dt
         assert len({r.webshop_id for r in rows}) == len(rows), dt
@@ -203,8 +205,18 @@ def assert_consistent(env: Env) -> None:
     assert len(env.shop_all("customers")) == len(links[Datatype.customers])
     assert len(env.crm_all("Opportunity")) == len(links[Datatype.orders])
     assert len(env.shop_all("orders")) == len(links[Datatype.orders])
-    shop_lines = sum(len(o.get("lines") or []) for o in env.shop_all("orders"))
-    assert len(env.crm_all("QuotationLine")) == shop_lines == len(links[Datatype.order_lines])
+    shop_lines = {str(x["id"]) for o in env.shop_all("orders") for x in o.get("lines") or []}
+    crm_lines = {str(x["QuotationLineId"]) for x in env.crm_all("QuotationLine")}
+    line_links = links[Datatype.order_lines]
+    dangling = [
+        (ln.webcrm_id, ln.webshop_id, ln.state, ln.created_by)
+        for ln in line_links
+        if ln.webcrm_id not in crm_lines or ln.webshop_id not in shop_lines
+    ]
+    assert not dangling, f"{len(dangling)} line links to a missing line: {dangling[:5]}"
+    assert len(crm_lines) == len(shop_lines) == len(line_links), (
+        len(crm_lines), len(shop_lines), len(line_links),
+    )  # fmt: skip
 
 
 def converge(env: Env, config: Path) -> None:

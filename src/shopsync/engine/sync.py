@@ -1276,6 +1276,12 @@ class Engine:
             s_now = item.s_after if item.s_after is not None else item.s_raw
             if link.state == "active" and not item.shop_create and s_now and "lines" in s_now:
                 self._line_pairs[item.shop_id] = s_now  # its lines are reconciled after the orders
+                # ... and until that is done, a row in the inbox says so (a run that dies
+                # before then leaves the work for the next one, not forgotten)
+                repo.stage(
+                    self.s, Datatype.order_lines.value, WEBSHOP, item.shop_id,
+                    updated_at=None, data=None, parent_id=item.crm_id,
+                )  # fmt: skip
         aside_id = item.crm_id if item.source == WEBCRM else item.shop_id
         if (dt.value, item.source, aside_id) in self._aside_seen:
             repo.clear_put_aside(self.s, dt.value, item.source, aside_id)
@@ -1368,10 +1374,13 @@ class Engine:
         self._pending_line_links.clear()
         parents = set(repo.inbox_parents(self.s, lines_dt.value, WEBCRM))
         pairs: dict[str, tuple[Link, dict[str, Any] | None]] = {}
-        for shop_id, shop_raw in self._line_pairs.items():
+        due = dict.fromkeys(repo.inbox_record_ids(self.s, lines_dt.value, WEBSHOP))
+        for shop_id, shop_raw in {**due, **self._line_pairs}.items():
             link = repo.link_by_webshop(self.s, Datatype.orders.value, shop_id)
             if link is not None and link.state == "active":
                 pairs[link.webcrm_id] = (link, shop_raw)
+            else:
+                self._reconciled(shop_id)
         for opp_id in parents:
             if opp_id in pairs:
                 continue
@@ -1412,6 +1421,12 @@ class Engine:
         )  # fmt: skip
         self.report.stats[lines_dt].put_aside += 1
 
+    def _reconciled(self, shop_order_id: str) -> None:
+        """An order's lines are reconciled: its reminder leaves the inbox."""
+        row = repo.inbox_get(self.s, Datatype.order_lines.value, WEBSHOP, shop_order_id)
+        if row is not None:
+            self.s.delete(row)
+
     def _echo_only(self, opp_id: str) -> bool:
         """True when an opportunity's staged lines are all linked and unchanged.
 
@@ -1446,6 +1461,7 @@ class Engine:
         if shop_raw is None or "lines" not in shop_raw:
             shop_raw = self._fetch(Datatype.orders, WEBSHOP, order_link.webshop_id)
             if shop_raw is None:
+                self._reconciled(order_link.webshop_id)
                 return
         shop_lines: list[dict[str, Any]] = [dict(x) for x in shop_raw.get("lines") or []]
         by_shop = {str(x["id"]): x for x in shop_lines if x.get("id") is not None}
@@ -1694,6 +1710,7 @@ class Engine:
                 stats.put_aside += len(done_rows)
                 for row in done_rows:
                     self.s.delete(row)
+                self._reconciled(order_link.webshop_id)
                 return
         for _row, before in changed_by.values():
             if before is not None:  # an update that was written (additions count below)
@@ -1792,6 +1809,7 @@ class Engine:
             for row in done_rows:
                 if row in self.s:
                     self.s.delete(row)
+            self._reconciled(order_link.webshop_id)
 
         if not records:  # nothing for webCRM: finish now, holding nothing in memory
             finish([])

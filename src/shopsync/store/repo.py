@@ -365,6 +365,17 @@ def inbox_children(s: Session, datatype: str, system: str, parent_id: str) -> Se
     ).all()
 
 
+def inbox_record_ids(s: Session, datatype: str, system: str) -> list[str]:
+    """The ids of every inbox row of a datatype and system."""
+    return list(
+        s.scalars(
+            select(InboxRecord.record_id)
+            .where(InboxRecord.datatype == datatype, InboxRecord.system == system)
+            .order_by(InboxRecord.id)
+        )
+    )
+
+
 def inbox_parents(s: Session, datatype: str, system: str) -> list[str]:
     rows = s.scalars(
         select(InboxRecord.parent_id)
