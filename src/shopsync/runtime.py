@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -127,11 +128,16 @@ class Installation:
         on_progress: Callable[[Datatype, str, int], None] | None = None,
     ) -> RunReport:
         """One sync run (holding the installation's sync lock)."""
-        from shopsync.locking import exclusive
+        from shopsync.locking import exclusive, guarded
 
-        with exclusive(self.sessions), self.session() as s:
+        lease = timedelta(seconds=self.config.state.lock_lease_seconds)
+        writer = self.db.execution_options(sqlite_immediate=True)
+        with (
+            exclusive(self.sessions, lease=lease) as held,
+            Session(writer, expire_on_commit=False, autoflush=False) as s,
+        ):
             engine = Engine(
-                self.config, s, self.webcrm, self.webshop,
+                self.config, s, guarded(self.webcrm, held), guarded(self.webshop, held),
                 mappings=mappings(self.config), dry_run=dry_run, on_progress=on_progress,
             )  # fmt: skip
             return engine.run(only, full=full)

@@ -114,6 +114,13 @@ class StateConfig(Strict):
     """SQLAlchemy URL; default: ``sqlite:///<dir of the config>/shopsync-state.sqlite``.
 
     The loader always fills it in, so after ``load_config`` it is never None."""
+    lock_lease_seconds: float = Field(
+        60.0,
+        ge=1,
+        le=3600,
+        description="the sync lock is a lease renewed every quarter of this while a run "
+        "lives; another process may take it over only after it lapsed",
+    )
 
     @field_validator("url")
     @classmethod

@@ -148,7 +148,12 @@ def _make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN")
+            # A writer that began with a read and finds the database changed since cannot
+            # wait for it (SQLite answers "locked" at once); a sync run's session takes
+            # the write lock when it begins instead (``engine.execution_options(
+            # sqlite_immediate=True)``), so other writers queue behind it and it behind them.
+            immediate = conn.get_execution_options().get("sqlite_immediate")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)

@@ -649,37 +649,49 @@ def try_lock(
     name: str,
     owner: str,
     ttl: timedelta,
-    stale: Callable[[str], bool] | None = None,
+    alive: Callable[[str], bool | None] | None = None,
 ) -> bool:
     """Take (or renew) a named lock across processes; False when another owner holds it.
 
-    Works the same on SQLite and PostgreSQL: a row per lock with an expiry, so a lock
-    whose holder was killed frees itself after ``ttl``; ``stale(owner)`` may free it
-    sooner (the holder's process is known to be gone).
+    Works the same on SQLite and PostgreSQL: a row per lock with an expiry. Another
+    owner's lock is taken over only when it is provably gone: ``alive(owner)`` says
+    False (its process ended), or cannot tell (None: another host) and the lease
+    lapsed. The take-over is a compare-and-set on the owner seen, so of two processes
+    racing for a dead holder's lock only one wins.
     """
     t = now()
-    holder = lock_owner(s, name)
-    if holder is not None and holder != owner and stale is not None and stale(holder):
-        s.execute(delete(Lock).where(Lock.name == name, Lock.owner == holder))
-        s.commit()
+    row = s.execute(select(Lock.owner, Lock.expires_at).where(Lock.name == name)).first()
+    if row is None:
+        s.add(Lock(name=name, owner=owner, expires_at=t + ttl))
+        try:
+            s.commit()
+        except Exception:
+            s.rollback()
+            return False
+        return True
+    holder, expires = row
+    if holder != owner:
+        verdict = alive(holder) if alive is not None else None
+        lapsed = (as_utc(expires) or t) < t
+        if verdict is True or (verdict is None and not lapsed):
+            s.rollback()
+            return False
     res = s.execute(
         update(Lock)
-        .where(Lock.name == name, (Lock.owner == owner) | (Lock.expires_at < t))
+        .where(Lock.name == name, Lock.owner == holder)
         .values(owner=owner, expires_at=t + ttl)
     )
-    if getattr(res, "rowcount", 0):
-        s.commit()
-        return True
-    if s.get(Lock, name) is not None:
-        s.rollback()
-        return False
-    s.add(Lock(name=name, owner=owner, expires_at=t + ttl))
-    try:
-        s.commit()
-    except Exception:
-        s.rollback()
-        return False
-    return True
+    s.commit()
+    return bool(getattr(res, "rowcount", 0))
+
+
+def renew_lock(s: Session, name: str, owner: str, ttl: timedelta) -> bool:
+    """Extend ``owner``'s lease; False when it no longer holds the lock."""
+    res = s.execute(
+        update(Lock).where(Lock.name == name, Lock.owner == owner).values(expires_at=now() + ttl)
+    )
+    s.commit()
+    return bool(getattr(res, "rowcount", 0))
 
 
 def release_lock(s: Session, name: str, owner: str) -> None:
