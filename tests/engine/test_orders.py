@@ -384,11 +384,12 @@ def test_configured_status_table(customer_linked: tuple[Env, int, str]) -> None:
     env.crm_update("Opportunity", opp_id, OpportunityPercent=90)
     env.sync()
     assert env.shop_get("orders", shop_id)["status"] == "confirmed"
-    env.shop_update("orders", shop_id, status="pending")  # pending: the percent is left
+    # pending has no percent of its own: the lowest percent that reads back as pending
+    # is written, so both sides agree (a status written to webCRM reads back as itself)
+    env.shop_update("orders", shop_id, status="pending")
     env.sync()
     rec = env.crm_get("Opportunity", opp_id)
-    assert rec["OpportunityPercent"] == 90 and date_of(rec["OpportunityLostDate"]) is None
-    # … so webCRM still says confirmed; the webshop's pending stands until webCRM changes
+    assert rec["OpportunityPercent"] == 0 and date_of(rec["OpportunityLostDate"]) is None
     assert env.shop_get("orders", shop_id)["status"] == "pending"
     assert env.sync().writes == 0
 

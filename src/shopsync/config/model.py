@@ -228,7 +228,8 @@ class StatusRule(Strict):
     webCRM → webshop: the first row whose conditions hold gives the status (``lost``
     must equal "the opportunity has a lost date"; ``percent`` must equal the
     opportunity's percent, or is unset = any). Webshop → webCRM: the first row for the
-    status gives the percent to write (unset = leave it) and whether to set a lost date.
+    status gives the percent to write (unset = the lowest percent that reads back as
+    that status, or left as it is when every percent does) and whether to set a lost date.
     """
 
     status: OrderStatus
