@@ -22,7 +22,7 @@ import httpx
 import pytest
 import requests
 
-from shopsync.conformance.fuzz import describe_failure
+from shopsync.conformance.fuzz import describe_failure, quiet_settings
 from shopsync.emulators.launch import RunningServer, start_webcrm_emulator
 
 from .conftest import AUTH_CODE, client_for, login
@@ -160,19 +160,9 @@ def _exercise(
     statuses: Counter[str],
 ) -> Callable[[], None]:
     """The Hypothesis test of one operation (a closure: ``@given`` refuses defaults)."""
-    from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+    from hypothesis import given
 
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        database=None,
-        derandomize=True,
-        phases=[Phase.explicit, Phase.generate],
-        suppress_health_check=list(HealthCheck),
-        verbosity=Verbosity.quiet,
-        report_multiple_bugs=False,
-        print_blob=False,
-    )
+    @quiet_settings(EXAMPLES)
     @given(case=strategy)
     def exercise(case: Any) -> None:
         response = case.call(base_url=url, session=session, timeout=30)

@@ -28,11 +28,11 @@ from tests.engine.test_crash import (  # noqa: F401
     test_sigkill_at_random_points_loses_and_duplicates_nothing,
     write_config,
 )
+from tests.engine.test_customers import *  # noqa: F403
 from tests.engine.test_lock import (  # noqa: F401
     test_a_sync_longer_than_its_lease_keeps_the_lock,
     test_two_syncs_started_together_one_refuses_cleanly,
 )
-from tests.engine.test_customers import *  # noqa: F403
 from tests.engine.test_state_machine import test_random_edits_on_both_sides_converge  # noqa: F401
 
 

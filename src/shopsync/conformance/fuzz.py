@@ -18,9 +18,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import requests
+
+if TYPE_CHECKING:
+    from hypothesis import settings
 
 from shopsync.contract import load_contract
 
@@ -121,19 +124,12 @@ def run_fuzz(
     return report
 
 
-def _exercise(
-    strategy: Any,
-    collection: str,
-    base_url: str,
-    checks: list[Any],
-    examples: int,
-    report: FuzzReport,
-    session: Any,
-) -> Callable[[], None]:
-    """A Hypothesis test for one operation (a closure: ``@given`` refuses defaults)."""
-    from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+def quiet_settings(examples: int) -> settings:
+    """Hypothesis settings for fuzzing a server: a fixed seed (a verdict, not a lottery),
+    no deadline, no example database, generated cases only, nothing printed."""
+    from hypothesis import HealthCheck, Phase, Verbosity, settings
 
-    @settings(
+    return settings(
         max_examples=examples,
         deadline=None,
         database=None,
@@ -144,6 +140,21 @@ def _exercise(
         report_multiple_bugs=False,
         print_blob=False,
     )
+
+
+def _exercise(
+    strategy: Any,
+    collection: str,
+    base_url: str,
+    checks: list[Any],
+    examples: int,
+    report: FuzzReport,
+    session: Any,
+) -> Callable[[], None]:
+    """A Hypothesis test for one operation (a closure: ``@given`` refuses defaults)."""
+    from hypothesis import given
+
+    @quiet_settings(examples)
     @given(case=strategy)
     def exercise(case: Any) -> None:
         response = case.call(base_url=base_url, session=session, timeout=15)

@@ -13,9 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
-import httpx
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
@@ -34,6 +32,7 @@ from shopsync.emulators.common.controls import (
     controls_router,
     require_local,
 )
+from shopsync.emulators.common.urls import http_url_host
 from shopsync.emulators.webcrm.auth import TokenStore
 from shopsync.emulators.webcrm.errors import (
     ApiError,
@@ -521,15 +520,6 @@ def _entity_routes(router: APIRouter, emu: Emulator, entity: EntitySpec) -> None
 
 
 # --------------------------------------------------------------------------- hooks
-def _absolute_http_url(url: str) -> bool:
-    """An http(s) URL with a host and a valid port, that the hook sender can call."""
-    try:
-        parts = urlsplit(url)
-        _ = parts.port  # raises for a port that is not a number from 0 to 65535
-        httpx.URL(url)  # what the sender will parse
-    except (ValueError, httpx.InvalidURL):  # e.g. "http://[::1" (no closing bracket)
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def _check_hook(entity: EntitySpec, raw: Any) -> tuple[str, str | None, bool, list[str]]:
@@ -540,7 +530,7 @@ def _check_hook(entity: EntitySpec, raw: Any) -> tuple[str, str | None, bool, li
     url = raw.get("TargetUrl")
     if not isinstance(url, str) or not url:
         raise bad_request("TargetUrl: required, an absolute http(s) URL", "TargetUrl")
-    if not _absolute_http_url(url):
+    if http_url_host(url) is None:
         raise bad_request(f"TargetUrl: {url!r} is not an absolute http(s) URL", "TargetUrl")
     event = raw.get("EventType")
     if event is not None and event not in HOOK_EVENTS:

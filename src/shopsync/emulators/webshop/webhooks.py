@@ -20,7 +20,6 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel, Field
@@ -28,6 +27,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from shopsync.contract.signature import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, sign
+from shopsync.emulators.common.urls import http_url_host
 
 from .clock import naive, rfc3339, utc
 from .db import DeliveryRow, WebhookRow, new_id
@@ -70,17 +70,6 @@ def allowed_host(host: str, allowed: str | None = None) -> bool:
         return False
 
 
-def _http_url_host(url: str) -> str | None:
-    """The host of an http(s) URL the worker can call, or None when it is not one."""
-    try:
-        parts = urlsplit(url)
-        _ = parts.port  # raises for a port that is not a number from 0 to 65535
-        httpx.URL(url)  # what the worker will parse
-    except (ValueError, httpx.InvalidURL):  # e.g. "http://[::1" (no closing bracket)
-        return None
-    return parts.hostname if parts.scheme in ("http", "https") and parts.hostname else None
-
-
 def validate_subscription(body: dict[str, Any]) -> tuple[str, list[str], str]:
     errors = string_errors(body)
     if errors:
@@ -92,7 +81,7 @@ def validate_subscription(body: dict[str, Any]) -> tuple[str, list[str], str]:
     if not isinstance(url, str) or not url:
         errors.append(FieldError("url", "required: an http(s) URL"))
     else:
-        hostname = _http_url_host(url)
+        hostname = http_url_host(url)
         if hostname is None or len(url) > 2000:
             errors.append(
                 FieldError("url", "must be an absolute http(s) URL of at most 2000 characters")
