@@ -172,6 +172,9 @@ class Engine:
         self._unsettled: dict[Datatype, dict[str, float]] = {}
         """Per datatype, webshop ids whose webCRM create may still land (seconds left)."""
         self._landing_since: dict[Datatype, datetime] = {}
+        self._replays_since: datetime | None = None
+        """In this pass: new webshop records created since may be interrupted creates of
+        ours being redone (see :meth:`_open_webshop_creates`)."""
         """Per datatype with unsettled creates: a new webCRM record created since this
         may be one of them landing, so it is not taken for a new record yet."""
         self._line_create_src: dict[int, dict[str, Any]] = {}
@@ -353,6 +356,29 @@ class Engine:
             dt, "create", WEBCRM, crm_id, f"landed before an interruption (webshop {shop_id})"
         )
 
+    def _open_webshop_creates(self, dt: Datatype) -> datetime | None:
+        """Since when new webshop records may be our own creates from an interrupted run.
+
+        A webshop create is idempotent: its source record, still in the inbox, sends it
+        again with the same key and gets the same record back, then links it. Until that
+        is done (this pass), a new webshop record created since the oldest such intent is
+        not taken for a record of its own (it would be created in webCRM a second time);
+        it waits for the next pass, where it is found linked. Intents whose source is no
+        longer in the inbox are spent and dropped.
+        """
+        if self.dry_run:
+            return None
+        open_ = repo.open_intents(self.s, dt.value, WEBCRM)
+        if not open_:
+            return None
+        queued = set(repo.inbox_record_ids(self.s, dt.value, WEBCRM))
+        spent = [rid for rid, _ in open_ if rid not in queued]
+        if spent:
+            repo.clear_intents_many(self.s, dt.value, WEBCRM, spent)
+            self._commit()
+        times = [when for rid, when in open_ if rid in queued]
+        return min(times) - intents.SKEW if times else None
+
     def _may_be_landing(self, dt: Datatype, data: Mapping[str, Any]) -> bool:
         """Whether an unlinked webCRM record may be an interrupted create of ours that
         landed (and so must not be taken for a new record until that is resolved)."""
@@ -500,6 +526,7 @@ class Engine:
             progress = False
             after = 0
             claimed.clear()
+            self._replays_since = self._open_webshop_creates(dt)
             while True:
                 rows = repo.inbox_batch(self.s, dt.value, after, BATCH)
                 if not rows:
@@ -603,6 +630,11 @@ class Engine:
             left = max(self._unsettled.get(dt, {}).values(), default=0.0)
             self._wait(batch, row, _may_be_own_create(left))
             return
+        if system == WEBSHOP and self._replays_since is not None:
+            created = parse_time(row.data.get("created_at"))
+            if created is None or created >= self._replays_since:
+                self._wait(batch, row, "new in the webshop while an interrupted create is redone")
+                return
         match = self._find_match(dt, row, batch)
         if isinstance(match, str):
             self._wait(batch, row, match)

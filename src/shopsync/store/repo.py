@@ -542,6 +542,16 @@ def mark_sent(
     s.flush()
 
 
+def open_intents(s: Session, datatype: str, system: str) -> list[tuple[str, datetime]]:
+    """``(record id, when first planned)`` of the intents of records of ``system``."""
+    rows = s.execute(
+        select(Intent.record_id, Intent.created_at).where(
+            Intent.datatype == datatype, Intent.system == system
+        )
+    ).all()
+    return [(rid, as_utc(when) or now()) for rid, when in rows]
+
+
 def sent_intents(s: Session, datatype: str) -> Sequence[Intent]:
     """webCRM creates sent and not yet settled (their answer was never recorded)."""
     return s.scalars(
