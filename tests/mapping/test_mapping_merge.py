@@ -3,16 +3,18 @@ different records are not."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from shopsync.config.model import Config, Datatype, System
 from shopsync.emulators.common.seeddata import company
 from shopsync.engine.mapping.merge import (
     CRITERIA,
+    SHARED_PLATFORMS,
     customer_keys_webcrm,
     customer_keys_webshop,
     line_keys,
@@ -24,6 +26,7 @@ from shopsync.engine.mapping.merge import (
     order_keys_webcrm,
     order_keys_webshop,
     pair_lines,
+    platform_of,
     product_keys_webcrm,
     product_keys_webshop,
 )
@@ -31,6 +34,8 @@ from shopsync.engine.mapping.merge import (
 CFG = Config()
 
 # ------------------------------------------------------------------------ VAT
+# Real, checksum-valid numbers (from python-stdnum's documentation) next to numbers
+# that are well-formed but fail the check digit (DK12345678, DE123456789): both are keys.
 
 
 @pytest.mark.parametrize(
@@ -40,45 +45,111 @@ CFG = Config()
         ("12345678", "DK", "DK12345678"),
         ("dk-12.34.56.78", "Denmark", "DK12345678"),
         ("DK12345678", None, "DK12345678"),  # country taken from the prefix
+        ("DK 13 58 56 28", "Denmark", "DK13585628"),  # checksum-valid
+        ("CVR: 13585628", "DK", "DK13585628"),  # a label before the number
         ("NO 123 456 789 MVA", "Norge", "NO123456789"),
         ("123456789MVA", "NO", "NO123456789"),
-        ("123 456 789", "Norway", "NO123456789"),
+        ("123 456 789", "Norway", "NO123456789"),  # organisation number without MVA
         ("NO123456789MVA", None, "NO123456789"),
+        ("NO 995 525 828 MVA", None, "NO995525828"),
         ("EL 123456789", "Greece", "GR123456789"),
+        ("EL094259216", None, "GR094259216"),
         ("DE 123 456 789", "Deutschland", "DE123456789"),
+        ("USt-IdNr.: DE136695976", None, "DE136695976"),
         ("GB123456789", "UK", "GB123456789"),
+        ("XI 980 7806 84", None, "GB980780684"),  # Northern Ireland: the UK number
         ("SE556677889901", "Sverige", "SE556677889901"),
-        ("12345678", None, "12345678"),
-        ("DE123456789", "DK", "DKDE123456789"),  # a prefix of another country is kept
+        ("556677-8899", "Sverige", "SE556677889901"),  # organisation number + 01
+        ("CHE-116.281.710 MWST", None, "CHE116281710"),
+        ("CHE-116.281.710", "Schweiz", "CHE116281710"),
+        ("BE 403.019.261", None, "BE0403019261"),  # stdnum's compact form
+        ("NL004495445B01", None, "NL004495445B01"),
+        ("US 12-3456789", None, "US123456789"),  # no stdnum module: kept as typed
+        ("12345678", None, "12345678"),  # no country: the bare number
+        # Changed (issue 9): a number carrying another country's prefix and well-formed
+        # for that country is that country's number (was "DKDE123456789", a key that
+        # could never meet anything).
+        ("DE123456789", "DK", "DE123456789"),
         ("   ", "DK", None),
         (None, "DK", None),
         ("DK", "DK", None),  # a prefix alone is no number
         ("ATU12345678", "Österreich", "ATU12345678"),
         ("U 123 456 78", "AT", "ATU12345678"),
         ("ATU12345678", None, "ATU12345678"),
-        ("SOMETHING", None, "SOMETHING"),  # no digits: no country taken from it
+        # Changed (issue 9): text without digits is no VAT number (was "SOMETHING").
+        ("SOMETHING", None, None),
     ],
 )
 def test_normalize_vat(vat: str | None, country: str | None, key: str | None) -> None:
     assert normalize_vat(vat, country) == key
 
 
+@pytest.mark.parametrize(
+    "junk",
+    ["N/A", "n/a", "NA", "-", "--", "0", "none", "None", "n.a.", "tbd", "TBD", "ukendt",
+     "x", "?", "000000", "00000000", "0000000000", "11111111", "DK 00 00 00 00",
+     "DK11111111", "ATU00000000", "999999999", "123", "DK1234", "12 34 5", "VAT"],
+)  # fmt: skip
+@pytest.mark.parametrize("country", [None, "DK", "Sverige"])
+def test_no_vat_number_is_no_key(junk: str, country: str | None) -> None:
+    assert normalize_vat(junk, country) is None
+
+
+@pytest.mark.parametrize(
+    ("vat", "country"),
+    [
+        ("1234567", "DK"),  # 7 digits
+        ("DK 123456789", None),  # 9 digits
+        ("01234567", "DK"),  # a Danish number never starts with 0
+        ("SE123456789012", None),  # a Swedish VAT number ends in 01
+        ("12345678", "Norge"),  # 8 digits
+        ("DE012345678", None),
+        ("NL123456789B00", None),
+    ],
+)
+def test_wrong_length_or_form_for_the_country_is_no_key(vat: str, country: str | None) -> None:
+    assert normalize_vat(vat, country) is None
+
+
+def test_checksum_failing_number_is_still_a_key() -> None:
+    """Well-formed but with a wrong check digit: still a key (see normalize_vat), and one
+    digit off is another key."""
+    assert normalize_vat("DK 13 58 56 27", "DK") == "DK13585627"
+    assert normalize_vat("13585627", "Danmark") == normalize_vat("DK13585627")
+    assert normalize_vat("DK13585627") != normalize_vat("DK13585628")
+
+
 def test_equal_digits_of_two_countries_do_not_merge() -> None:
     assert normalize_vat("12345678", "DK") != normalize_vat("12345678", "FI")
 
 
+def _national(country: str, draw: st.DrawFn) -> str:
+    """A number of the country's form (length, fixed parts); the check digit is random,
+    which the key accepts."""
+    first = draw(st.sampled_from("123456789"))
+    rest = {"DK": 7, "NO": 8, "SE": 9, "DE": 8, "GB": 8, "FI": 7, "NL": 8}[country]
+    digits = first + draw(st.text("0123456789", min_size=rest, max_size=rest))
+    if country == "SE":
+        digits += "01"
+    if country == "NL":
+        digits += "B" + draw(st.sampled_from(["01", "02", "13"]))
+    return digits
+
+
 @settings(max_examples=80, deadline=None)
 @given(
+    data=st.data(),
     country=st.sampled_from(["DK", "NO", "SE", "DE", "GB", "FI", "NL"]),
-    digits=st.text("0123456789", min_size=6, max_size=12),
     prefix=st.booleans(),
     lower=st.booleans(),
     noise=st.lists(st.sampled_from([" ", ".", "-", "  "]), max_size=12),
     spelling=st.sampled_from(["code", "name"]),
 )
 def test_vat_ignores_formatting(
-    country: str, digits: str, prefix: bool, lower: bool, noise: list[str], spelling: str
+    data: st.DataObject, country: str, prefix: bool, lower: bool, noise: list[str], spelling: str
 ) -> None:
+    digits = _national(country, data.draw)
+    assume(len(set(max(re.findall(r"\d+", digits), key=len))) > 1)  # not 11111111
     typed = (country if prefix else "") + digits
     if country == "NO" and noise:
         typed += " MVA"
@@ -95,7 +166,10 @@ def test_vat_ignores_formatting(
 
 
 @settings(max_examples=80, deadline=None)
-@given(vat=st.text(max_size=20), country=st.none() | st.sampled_from(["DK", "Norge", "x"]))
+@given(
+    vat=st.text(max_size=20) | st.text("0123456789 -.DKSENOMVA", max_size=16),
+    country=st.none() | st.sampled_from(["DK", "Norge", "SE", "CH", "x"]),
+)
 def test_vat_key_is_idempotent(vat: str, country: str | None) -> None:
     key = normalize_vat(vat, country)
     if key is not None:
@@ -113,17 +187,60 @@ def test_vat_key_is_idempotent(vat: str, country: str | None) -> None:
         ("example.com", "example.com"),
         ("http://example.com:8080/", "example.com"),
         ("WWW.EXAMPLE.COM.", "example.com"),
-        ("//shop.example.co.uk/x?y=1", "shop.example.co.uk"),
+        # Changed (issue 9): the registrable domain, not the whole host (was
+        # "shop.example.co.uk"): a company's subdomains are the company's.
+        ("//shop.example.co.uk/x?y=1", "example.co.uk"),
+        ("https://webshop.aeble.dk/da/", "aeble.dk"),
+        ("info@aeble.dk", "aeble.dk"),  # an e-mail address in the domain field
         ("www.bøger.dk", "xn--bger-gra.dk"),
         ("https://xn--bger-gra.dk", "xn--bger-gra.dk"),
         ("n/a", None),
         ("localhost", None),
+        ("192.168.1.10", None),
+        ("http://[::1]:8080/", None),
+        ("acme.intranet", None),  # not a top-level domain of the list
+        ("my_shop.dk", None),
         ("", None),
         (None, None),
     ],
 )
 def test_normalize_host(url: str | None, host: str | None) -> None:
     assert normalize_host(url) == host
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://www.facebook.com/alphabakery",  # issue 9
+        "https://facebook.com/betaplumbing",  # issue 9
+        "m.facebook.com/alpha", "instagram.com/alpha", "https://www.linkedin.com/company/a",
+        "x.com/alpha", "twitter.com/alpha", "youtube.com/@alpha", "tiktok.com/@alpha",
+        "etsy.com/shop/alpha", "amazon.de/shops/alpha", "www.amazon.co.uk/s?me=1",
+        "ebay.com/str/alpha", "ebay.co.uk/str/alpha",
+        "gmail.com", "info@gmail.com", "alpha@hotmail.dk", "outlook.com", "yahoo.co.uk",
+        "alpha.myshopify.com", "alpha.wixsite.com/shop", "www.wix.com", "alpha.squarespace.com",
+        "alpha.wordpress.com", "alpha.blogspot.com", "alpha.blogspot.dk", "alpha.github.io",
+        "github.io", "linktr.ee/alpha", "sites.google.com/view/alpha", "g.page/alpha",
+        "alpha.netlify.app", "alpha.herokuapp.com",  # private-section suffixes, not listed
+    ],
+)  # fmt: skip
+def test_shared_platforms_are_no_key(url: str) -> None:
+    assert normalize_host(url) is None
+
+
+def test_platform_table_holds_registrable_domains() -> None:
+    """Each entry is a registrable domain (so normalize_host can meet it) or ``name.*``."""
+    from publicsuffixlist import PublicSuffixList
+
+    icann = PublicSuffixList(only_icann=True, accept_unknown=False)
+    for category, entries in SHARED_PLATFORMS.items():
+        assert entries, category
+        for entry in entries:
+            if entry.endswith(".*"):
+                assert "." not in entry.removesuffix(".*"), entry
+            else:
+                assert icann.privatesuffix(entry) == entry, entry
+            assert platform_of(entry.replace("*", "dk")) == category
 
 
 LABEL = st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=10)
@@ -138,16 +255,15 @@ LABEL = st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=10)
     path=st.sampled_from(["", "/", "/kontakt", "/a/b?c=d", ":443/"]),
     upper=st.booleans(),
 )
-def test_host_ignores_scheme_www_path_and_case(
+def test_host_ignores_scheme_www_subdomain_path_and_case(
     labels: list[str], tld: str, scheme: str, www: bool, path: str, upper: bool
 ) -> None:
-    host = ".".join([*labels, tld])
-    if host.startswith("www."):
-        return
-    typed = scheme + ("www." if www else "") + host + path
+    domain = f"{labels[-1]}.{tld}"
+    assume(platform_of(domain) is None)  # x.com, t.co: no key, tested above
+    typed = scheme + ("www." if www else "") + ".".join([*labels, tld]) + path
     typed = typed.upper() if upper else typed
-    assert normalize_host(typed) == host
-    assert normalize_host(normalize_host(typed)) == host
+    assert normalize_host(typed) == domain
+    assert normalize_host(normalize_host(typed)) == domain
 
 
 def test_normalize_name_and_postcode() -> None:
@@ -179,11 +295,27 @@ def _spaced(vat: str) -> str:
     return head + " " + " ".join(rest[i : i + 2] for i in range(0, len(rest), 2))
 
 
+def seed_vat(i: int) -> str:
+    """Company ``i``'s VAT number, of its country's form: the seed data's Swedish numbers
+    are 12 random digits, and a Swedish VAT number ends in ``01`` (without it there is
+    no key, see ``test_seed_swedish_numbers_are_no_swedish_vat``)."""
+    c = company(0, i)
+    return c.vat_number[:-2] + "01" if c.country == "SE" else c.vat_number
+
+
+def test_seed_swedish_numbers_are_no_swedish_vat() -> None:
+    swedes = [company(0, i) for i in range(40) if company(0, i).country == "SE"]
+    assert swedes
+    for c in swedes:
+        if not c.vat_number.endswith("01"):
+            assert normalize_vat(c.vat_number, c.country) is None
+
+
 def organisation(i: int) -> dict[str, Any]:
     c = company(0, i)
     return {
         "OrganisationName": c.name.upper(),
-        "OrganisationVatNumber": _spaced(c.vat_number) if i % 2 else c.vat_number[2:],
+        "OrganisationVatNumber": _spaced(seed_vat(i)) if i % 2 else seed_vat(i)[2:],
         "OrganisationCountry": c.country_name,
         "OrganisationWww": c.website,
         "OrganisationDomain": c.website.removeprefix("www."),
@@ -195,7 +327,7 @@ def customer(i: int) -> dict[str, Any]:
     c = company(0, i)
     return {
         "name": c.name,
-        "vat_number": c.vat_number,
+        "vat_number": seed_vat(i),
         "website": f"https://{c.website}/",
         "billing_address": {"country": c.country, "postal_code": c.postal_code},
     }

@@ -4,7 +4,14 @@ Before creating a record the engine computes its *merge keys* and looks for an u
 record of the other side with an equal key, criterion by criterion, in the order given:
 a VAT number outranks a website, which outranks name + postal code. A key is a tagged
 pair ``(criterion, canonical value)``, so keys of different criteria never meet. A
-record lacking the data for a criterion simply has no key for it.
+record lacking the data for a criterion simply has no key for it, and so does a value
+that identifies no one: a VAT field holding ``N/A`` or ``00000000``, a website on a
+platform many companies share (``facebook.com/…``, ``….myshopify.com``, ``gmail.com``).
+
+Each criterion is :data:`STRENGTH` strong (it names one legal entity or one record: VAT,
+sku, order number) or weak (domain, name + postal code). How the keys are weighed
+against each other, and what counts as ambiguous, is ``engine/matching.py``
+(:meth:`Matcher.choose`).
 
 Lines have no merge keys of their own: they belong to their order. When two existing
 orders are merged, :func:`pair_lines` pairs their lines.
@@ -12,17 +19,25 @@ orders are merged, :func:`pair_lines` pairs their lines.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+from publicsuffixlist import PublicSuffixList
+from stdnum import get_cc_module
+from stdnum.exceptions import InvalidChecksum, ValidationError
 
 from shopsync.config.model import Config, Datatype, System
 from shopsync.engine.mapping.base import get_path
 from shopsync.engine.mapping.conversions import country_code, norm_text
+
+if TYPE_CHECKING:
+    from stdnum.util import NumberValidationModule
 
 MergeKey = tuple[str, str]
 """``(criterion, canonical value)``, e.g. ``("vat", "DK12345678")``."""
@@ -35,56 +50,280 @@ CRITERIA: dict[Datatype, tuple[str, ...]] = {
 }
 """Each datatype's criteria, strongest first (dataflow.md's numbered lists)."""
 
-# ----------------------------------------------------------------- normalizers
 
-_VAT_NOISE = re.compile(r"[\s.\-]")
+class Strength(StrEnum):
+    strong = "strong"
+    """Names one legal entity or one record: equal values are the same thing."""
+    weak = "weak"
+    """Evidence only: two companies can share it (a group's domain, a common name)."""
+
+
+STRENGTH: dict[str, Strength] = {
+    "vat": Strength.strong,
+    "sku": Strength.strong,
+    "order_number": Strength.strong,
+    "host": Strength.weak,
+    "name_postcode": Strength.weak,
+}
+"""The strength of each criterion of :data:`CRITERIA`. A weak key never merges two
+records whose strong keys both exist and disagree (``engine/matching.py``)."""
+
+COMPANY_WIDE: frozenset[str] = frozenset({"vat", "host"})
+"""Criteria that every branch of one company shares (its VAT number, its website), as
+opposed to those of one site (name + postal code). When a record's VAT number is shared
+by branches, a company-wide weak key cannot tell which branch is which, so it is not
+used; name + postal code still can be."""
+
+# ------------------------------------------------------------------------- VAT
+
+_VAT_LABEL = re.compile(
+    r"^(?:VAT(?:ID|NO|NR|REG)?|CVR(?:NR|NO)?|MOMS(?:NR)?|UST(?:ID)?(?:NR)?|UID(?:NR)?"
+    r"|BTW(?:NR)?|ORG(?:NR|NO))+(?=[A-Z]{0,3}[0-9])"
+)
+"""A label typed before the number (``CVR: 12345678``, ``USt-IdNr. DE…``, ``VAT no.``)."""
 _VAT_PREFIX = re.compile(r"^([A-Z]{2})(?=[A-Z]?[0-9])")
 """A country prefix to take the country from: two letters, then a digit (``DK1…``) or
-one more letter and a digit (Austria's ``ATU1…``, Spain's ``ESX1…``)."""
-_VAT_ALIASES = {"EL": "GR"}  # Greece's VAT prefix is EL, its ISO code GR
+one more letter and a digit (Austria's ``ATU1…``, Spain's ``ESX1…``, ``CHE-1…``)."""
+_VAT_ALIASES = {"EL": "GR", "XI": "GB"}
+"""VAT prefixes that are not the ISO code: Greece's ``EL``; Northern Ireland's ``XI``
+(the UK VAT number of a trader in Northern Ireland)."""
+_VAT_SUFFIX = re.compile(r"(?:MVA|MWST|TVA|IVA|TPV)$")
+"""Words that follow the number in Norway (``MVA``) and Switzerland (``MWST``, …)."""
+_VAT_SUFFIX_NEEDED = {"NO": "MVA", "CH": "MWST"}
+"""stdnum validates these countries' numbers only with the suffix: added when missing."""
+VAT_MIN_DIGITS = 6
+"""Fewer digits than this is no VAT number (``0``, ``123``, ``GD001``): such values are
+placeholders far more often than numbers, and too short to tell companies apart."""
+
+
+@lru_cache(maxsize=4096)
+def _country(text: str) -> str | None:
+    """:func:`country_code`, remembered: the same few spellings come on every record."""
+    return country_code(text)
+
+
+@cache
+def _vat_module(cc: str) -> NumberValidationModule | None:
+    """python-stdnum's VAT (or business number) module of a country, or None."""
+    return get_cc_module(cc.lower(), "vat")
+
+
+def _vat_junk(text: str) -> bool:
+    """No VAT number at all: no digits (``N/A``, ``none``, ``tbd``, ``-``), fewer than
+    :data:`VAT_MIN_DIGITS` digits (``0``), or a run of one digit (``00000000``,
+    ``DK11111111``)."""
+    digits = re.sub(r"\D", "", text)
+    if len(digits) < VAT_MIN_DIGITS:
+        return True
+    run = max(re.findall(r"\d+", text), key=len)
+    return len(set(run)) == 1
+
+
+def _vat_national(cc: str, text: str) -> str | None:
+    """The national part of ``text`` as a VAT number of country ``cc``, or None when it
+    is no number of that country's form.
+
+    With a python-stdnum module for the country the number is compacted and validated:
+    valid, or well-formed with a wrong check digit (see :func:`normalize_vat`), gives the
+    compact number without country prefix and without ``MVA``/``MWST``; wrong length or
+    form gives None. Countries stdnum does not know keep the text as it is.
+    """
+    module = _vat_module(cc)
+    if module is None:
+        national = text.removeprefix(cc)
+        return national if national and not _vat_junk(national) else None
+    number = text
+    suffix = _VAT_SUFFIX_NEEDED.get(cc)
+    if suffix and not _VAT_SUFFIX.search(number):
+        number += suffix
+    if cc == "SE":  # an organisation number typed instead of the VAT number (+ "01")
+        bare = number.removeprefix("SE")
+        if len(bare) == 10 and bare.isdigit():
+            number = bare + "01"
+    try:
+        compact = module.validate(number)
+    except InvalidChecksum:
+        compact = module.compact(number)
+    except ValidationError:
+        return None
+    for prefix in (cc, *(k for k, c in _VAT_ALIASES.items() if c == cc)):
+        if compact.startswith(prefix) and len(compact) > len(prefix) + 2:
+            compact = compact[len(prefix) :]
+            break
+    national = _VAT_SUFFIX.sub("", compact)
+    return national or None
 
 
 def normalize_vat(vat: Any, country: Any = None) -> str | None:
     """A VAT number as ``<alpha-2><national number>`` (``DK12345678``), or None.
 
-    Spaces, dots and dashes are removed and letters upper-cased. A leading prefix equal
-    to the record's country (given as alpha-2 or any spelling :func:`country_code`
-    knows) is the same number without it: ``"DK 12 34 56 78"`` with ``Danmark`` and
-    ``"12345678"`` with ``DK`` are both ``DK12345678``. The country stays in the key so
-    that equal digits of two countries (DK and FI both have 8) never merge; a record
-    without a country takes it from a prefix (``DK12345678``). Norwegian numbers may end
-    in ``MVA`` ("VAT registered"), which is dropped.
+    Separators and a label (``CVR:``, ``VAT no.``) are dropped and letters upper-cased;
+    then python-stdnum compacts and validates the number for its country: the prefix it
+    carries (``DK…``, ``EL…`` = GR, ``XI…`` = GB), else the record's country (alpha-2 or
+    any spelling :func:`country_code` knows). ``"DK 12 34 56 78"`` with ``Danmark`` and
+    ``"12345678"`` with ``DK`` are both ``DK12345678``; the country stays in the key so
+    that equal digits of two countries (DK and FI both have 8) never merge. Norway's
+    ``MVA`` and Switzerland's ``MWST`` are not part of the key; a Norwegian or Swedish
+    organisation number typed instead of the VAT number gives the VAT number's key.
+
+    None, i.e. no key, for what is no VAT number at all: no digits (``N/A``, ``none``,
+    ``n.a.``, ``tbd``, ``-``), fewer than :data:`VAT_MIN_DIGITS` digits (``0``), one digit
+    repeated (``00000000``), or a number of the wrong length or form for its country
+    (``DK1234``, a Swedish number not ending in ``01``).
+
+    A well-formed number whose **check digit is wrong is still a key** (compacted): an
+    equal wrong number on both sides was copied from one source, so it still names one
+    customer; as a strong key it also stops a weak key (a shared domain) from merging two
+    records whose VAT fields disagree; and a checksum table that lags behind a country's
+    new numbers must not cost a real key. Placeholder values are caught by the rules above
+    instead, and a number shared by two records of one side is ambiguous, never a match.
+
+    A record without a country whose number has no prefix keeps the bare number
+    (``12345678``); it matches another bare number, and counts as a holder of the same
+    number with a country (:func:`vat_variants`) when the engine weighs ambiguity.
     """
-    text = norm_text(vat)
-    if text is None:
+    raw = norm_text(vat)
+    if raw is None:
         return None
-    v = _VAT_NOISE.sub("", text).upper()
-    cc = country_code(str(country)) if norm_text(country) else None
-    if cc is None and (m := _VAT_PREFIX.match(v)):
+    return _vat_key(raw, norm_text(country))
+
+
+@lru_cache(maxsize=65536)  # a record's keys are computed when staged and when matched
+def _vat_key(raw: str, country: str | None) -> str | None:
+    text = re.sub(r"[^0-9A-Za-z]", "", raw).upper()
+    text = _VAT_LABEL.sub("", text)
+    if _vat_junk(text):
+        return None
+    record_cc = _country(country) if country is not None else None
+    prefix_cc = None
+    if m := _VAT_PREFIX.match(text):
         found = _VAT_ALIASES.get(m.group(1), m.group(1))
-        if country_code(found) == found:
-            cc = found
-    if cc == "NO" or v.startswith("NO"):
-        v = v.removesuffix("MVA")
-    for prefix in (cc, *(k for k, c in _VAT_ALIASES.items() if c == cc)):
-        if prefix and v.startswith(prefix):
-            v = v[len(prefix) :]
-            break
-    if not v:
-        return None
-    return f"{cc}{v}" if cc else v
+        if _country(found) == found:
+            prefix_cc = found
+    tried = [cc for cc in (prefix_cc, record_cc) if cc is not None]
+    for cc in dict.fromkeys(tried):
+        national = _vat_national(cc, text)
+        if national is not None:
+            return f"{cc}{national}"
+    return None if tried else text
 
 
-def normalize_host(url: Any) -> str | None:
-    """The host of a website or domain, lower case, without ``www.``, port or path.
+_VARIANT_COUNTRIES = ("AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR",
+                      "HR", "HU", "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO",
+                      "SE", "SI", "SK", "GB", "NO", "CH", "IS")  # fmt: skip
+"""Where a number typed without a country may be from: the EU, the UK, Norway,
+Switzerland, Iceland."""
 
-    ``https://www.Example.com/kontakt`` and ``example.com`` are both ``example.com``;
-    internationalized names compare in their ASCII (punycode) form. Text that has no
-    dotted host (``n/a``) has no key.
+
+@lru_cache(maxsize=65536)
+def vat_variants(value: str) -> tuple[str, ...]:
+    """The other keys one VAT number can have, depending on whether its record had a
+    country: ``DK12345678`` ↔ the bare ``12345678``; a bare number ↔ the keys it has in
+    each country whose form it fits (``12345678``: ``DK12345678``, ``FI12345678``, …).
+
+    They are no match of their own (``engine/matching.py`` counts their holders as
+    holders of the same number, so that a branch whose country is empty still makes its
+    VAT number ambiguous), and two of them never disagree.
     """
-    text = norm_text(url)
-    if text is None:
-        return None
+    m = _VAT_PREFIX.match(value)
+    if m and _country(m.group(1)) == m.group(1):
+        return (value[2:],)
+    return tuple(
+        f"{cc}{national}"
+        for cc in _VARIANT_COUNTRIES
+        if (national := _vat_national(cc, value)) is not None
+    )
+
+
+# --------------------------------------------------------------------- website
+
+SHARED_PLATFORMS: dict[str, tuple[str, ...]] = {
+    "social network": (
+        "facebook.com", "fb.com", "fb.me", "instagram.com", "linkedin.com", "lnkd.in",
+        "x.com", "twitter.com", "t.co", "youtube.com", "youtu.be", "tiktok.com",
+        "pinterest.*", "snapchat.com", "threads.net", "threads.com", "reddit.com",
+        "tumblr.com", "vimeo.com", "whatsapp.com", "wa.me", "t.me", "telegram.me",
+        "discord.com", "discord.gg", "twitch.tv", "bsky.app", "xing.com", "vk.com",
+    ),
+    "marketplace": (
+        "amazon.*", "ebay.*", "etsy.com", "aliexpress.*", "alibaba.com", "zalando.*",
+        "bol.com", "allegro.pl", "rakuten.*", "walmart.com", "wish.com", "temu.com",
+        "shein.com", "vinted.*", "cdon.*", "fruugo.*", "miinto.*", "dba.dk",
+        "guloggratis.dk", "blocket.se", "tradera.com", "finn.no", "tori.fi",
+        "marktplaats.nl", "kleinanzeigen.de", "booking.com", "airbnb.*", "wolt.com",
+        "just-eat.*",
+    ),
+    "directory, maps, reviews": (
+        "google.*", "g.page", "goo.gl", "yelp.*", "tripadvisor.*", "trustpilot.*",
+        "virk.dk", "cvrapi.dk", "proff.*", "krak.dk", "degulesider.dk", "eniro.*",
+        "hitta.se", "allabolag.se", "gulesider.no", "brreg.no", "northdata.*",
+    ),
+    "free mail": (
+        "gmail.com", "googlemail.com", "hotmail.*", "outlook.*", "live.*", "msn.com",
+        "yahoo.*", "ymail.com", "aol.*", "icloud.com", "me.com", "mac.com", "proton.me",
+        "protonmail.*", "pm.me", "gmx.*", "web.de", "mail.com", "mail.ru", "yandex.*",
+        "zoho.com", "tutanota.com", "tuta.io", "fastmail.com", "mail.dk", "jubii.dk",
+        "ofir.dk",
+    ),
+    "site builder, blog, hosting": (
+        "myshopify.com", "shopify.com", "wix.com", "wixsite.com", "editorx.io",
+        "squarespace.com", "wordpress.com", "wp.com", "weebly.com", "weeblysite.com",
+        "jimdo.com", "jimdofree.com", "jimdosite.com", "webnode.*", "simplesite.com",
+        "godaddysites.com", "business.site", "company.site", "square.site",
+        "strikingly.com", "mystrikingly.com", "site123.me", "carrd.co", "webflow.io",
+        "framer.website", "notion.site", "blogspot.*", "blogger.com", "medium.com",
+        "substack.com", "github.io", "github.com", "gitlab.io", "netlify.app",
+        "vercel.app", "herokuapp.com", "pages.dev", "web.app", "firebaseapp.com",
+        "bigcartel.com", "ecwid.com",
+    ),
+    "link hub, shortener": (
+        "linktr.ee", "beacons.ai", "lnk.bio", "linkin.bio", "taplink.cc", "about.me",
+        "bio.link", "campsite.bio", "bit.ly", "tinyurl.com", "ow.ly", "buff.ly",
+        "rebrand.ly", "t.ly", "cutt.ly",
+    ),
+}  # fmt: skip
+"""Registrable domains many companies share, which are therefore never a key: the
+company is in the path (``facebook.com/alphabakery``) or in a subdomain the platform
+hands out (``alpha.wordpress.com``), or the domain is a mail provider's. ``name.*`` is
+that name under any public suffix (``amazon.de``, ``amazon.co.uk``). Platforms listed
+in the private section of the Public Suffix List (``github.io``, ``myshopify.com``,
+``netlify.app``, and hundreds more) are caught by :func:`normalize_host` even when they
+are missing here."""
+
+
+@cache
+def _platform_index() -> tuple[dict[str, str], dict[str, str]]:
+    """:data:`SHARED_PLATFORMS` as ``{domain: category}`` and ``{name: category}`` (for
+    the ``name.*`` entries)."""
+    exact: dict[str, str] = {}
+    named: dict[str, str] = {}
+    for category, entries in SHARED_PLATFORMS.items():
+        for entry in entries:
+            if entry.endswith(".*"):
+                named[entry.removesuffix(".*")] = category
+            else:
+                exact[entry] = category
+    return exact, named
+
+
+@cache
+def _psl(*, only_icann: bool) -> PublicSuffixList:
+    """The Public Suffix List snapshot the ``publicsuffixlist`` package ships (offline).
+    Unknown top-level domains are not suffixes: ``acme.intranet`` has no key."""
+    return PublicSuffixList(accept_unknown=False, only_icann=only_icann)
+
+
+def platform_of(domain: str) -> str | None:
+    """The :data:`SHARED_PLATFORMS` category of a registrable domain, or None."""
+    exact, named = _platform_index()
+    return exact.get(domain) or named.get(domain.split(".", 1)[0])
+
+
+_HOSTNAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$")
+
+
+def _host(text: str) -> str | None:
+    """The ASCII (punycode) host name of a URL, domain or e-mail address, or None."""
     text = text.lower()
     if "://" not in text:
         text = "http://" + text.lstrip("/")
@@ -94,12 +333,52 @@ def normalize_host(url: Any) -> str | None:
         return None
     if not host:
         return None
-    host = host.rstrip(".").removeprefix("www.")
-    with contextlib.suppress(UnicodeError):  # not a valid IDN: compare it as it is
+    host = host.rstrip(".")
+    try:
         host = host.encode("idna").decode("ascii")
-    if "." not in host or any(ch.isspace() for ch in host):
+    except UnicodeError:  # not a valid internationalized name
         return None
-    return host
+    return host if _HOSTNAME.match(host) else None
+
+
+def normalize_host(url: Any) -> str | None:
+    """The registrable domain of a website, domain or e-mail address: its key, or None.
+
+    Lower case, scheme, port, path and subdomains removed with the Public Suffix List:
+    ``https://www.Example.com/kontakt``, ``shop.example.com`` and ``info@example.com``
+    are all ``example.com``; ``shop.example.co.uk`` is ``example.co.uk``.
+    Internationalized names compare in their ASCII (punycode) form.
+
+    No key for a host that does not name one company:
+
+    * a domain of :data:`SHARED_PLATFORMS` (social networks, marketplaces, directories,
+      free mail, site builders, link hubs), with any subdomain or path;
+    * any host under an entry of the list's *private* section, i.e. a subdomain handed
+      out by a platform (``alpha.github.io``, ``alpha.myshopify.com``,
+      ``alpha.wixsite.com``): such tenancies follow an account, not a company (Wix
+      serves several sites of one account under paths, agencies build customers' shops
+      on their own account, free blogs change hands), so they are not a safe key.
+      Name + postal code or VAT still merge such a company;
+    * an IP address, a name without a dot (``n/a``, ``localhost``), a name under an
+      unknown top-level domain (``acme.intranet``, ``acme.dkk``), or not a host name.
+    """
+    text = norm_text(url)
+    return _host_key(text) if text is not None else None
+
+
+@lru_cache(maxsize=65536)
+def _host_key(text: str) -> str | None:
+    host = _host(text)
+    if host is None:
+        return None
+    if host.rsplit(".", 1)[-1].isdigit():  # an IPv4 address (IPv6 is no host name)
+        return None
+    registrable = _psl(only_icann=True).privatesuffix(host)
+    if registrable is None:
+        return None
+    if _psl(only_icann=False).privatesuffix(host) != registrable:
+        return None  # a tenant of a platform in the list's private section
+    return None if platform_of(registrable) else registrable
 
 
 def normalize_name(name: Any) -> str | None:
