@@ -366,6 +366,20 @@ class SelectiveConfig(Strict):
     """Only opportunities at the won percent become orders (dataflow.md selective sync)."""
 
 
+OnAmbiguous = Literal["put_aside", "create"]
+
+
+class MatchingConfig(Strict):
+    """Onboarding merge (rule 2; docs/mapping.md, merge criteria)."""
+
+    on_ambiguous: OnAmbiguous = "put_aside"
+    """A record whose merge key is held by more than one record (on the other side, or
+    also on its own: two branches with one VAT number) and that no other key merges:
+    ``put_aside`` keeps it out of the sync, with the key in the reason, until someone
+    resolves it and runs ``shopsync retry``; ``create`` creates it on the other side as
+    a new record (at worst a duplicate, never a wrong merge)."""
+
+
 class Config(Strict):
     webcrm: WebcrmConfig = WebcrmConfig()
     webshop: WebshopConfig = WebshopConfig()
@@ -377,6 +391,7 @@ class Config(Strict):
     orders: DatatypeConfig = DatatypeConfig()
     order_lines: DatatypeConfig = DatatypeConfig()
     selective: SelectiveConfig = SelectiveConfig()
+    matching: MatchingConfig = MatchingConfig()
 
     def datatype(self, dt: Datatype) -> DatatypeConfig:
         result: DatatypeConfig = getattr(self, dt.value)
