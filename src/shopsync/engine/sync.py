@@ -37,7 +37,7 @@ from shopsync.engine.binder import Binder
 from shopsync.engine.differ import Decision, Props, Side, decide, snapshot_after
 from shopsync.engine.mapping.base import LinkMapping, MappingError, Unresolved
 from shopsync.engine.mapping.orders import is_won
-from shopsync.engine.matching import Matcher
+from shopsync.engine.matching import Matcher, Outcome
 from shopsync.engine.ports import UpsertOutcome, WebcrmPort, WebshopPort
 from shopsync.engine.report import PlanLine, RunReport
 from shopsync.engine.streams import (
@@ -65,6 +65,31 @@ WEBSHOP_CONCURRENCY = 4
 
 def other(system: str) -> str:
     return WEBSHOP if system == WEBCRM else WEBCRM
+
+
+@dataclass(frozen=True)
+class _Hold:
+    """Why an unlinked record is neither merged nor created now."""
+
+    reason: str
+    aside: bool = False
+    """Put it aside (an ambiguous key) rather than let it wait (a holder being synced)."""
+
+
+class _KeyLookup:
+    """The ``merge_keys`` table as :meth:`Matcher.choose` reads it."""
+
+    def __init__(self, engine: Engine, dt: Datatype) -> None:
+        self.engine = engine
+        self.dt = dt
+
+    def holders(self, system: str, key: str) -> Sequence[str]:
+        return repo.find_by_merge_key(self.engine.s, self.dt.value, system, key)
+
+    def keys_of(self, system: str, record_id: str) -> Sequence[str] | None:
+        row = repo.inbox_get(self.engine.s, self.dt.value, system, record_id)
+        data = row.data if row is not None else self.engine._fetch(self.dt, system, record_id)
+        return None if data is None else self.engine.matcher.keys(self.dt, system, data)
 
 
 @dataclass(frozen=True)
@@ -636,8 +661,13 @@ class Engine:
                 self._wait(batch, row, "new in the webshop while an interrupted create is redone")
                 return
         match = self._find_match(dt, row, batch)
-        if isinstance(match, str):
-            self._wait(batch, row, match)
+        if isinstance(match, _Hold) and match.aside:
+            item = Item(dt, system)
+            self._set_rows(item, row, None)
+            self._refuse(item, match.reason, batch)
+            return
+        if isinstance(match, _Hold):
+            self._wait(batch, row, match.reason)
             return
         if match is not None:
             other_id, other_row, other_data = match
@@ -745,28 +775,43 @@ class Engine:
 
     def _find_match(
         self, dt: Datatype, row: InboxRecord, batch: Batch
-    ) -> tuple[str, InboxRecord | None, dict[str, Any]] | str | None:
-        """An unlinked record on the other side with the same merge key (rule 2).
+    ) -> tuple[str, InboxRecord | None, dict[str, Any]] | _Hold | None:
+        """The one record on the other side that is this record (rule 2), decided by
+        :meth:`Matcher.choose` over the ``merge_keys`` table; None: create it.
 
-        A text instead says why the record must wait: a record with its key is being
-        worked on in this pass (often it is this record's own create, coming back), so
-        creating now could make a second copy; the next pass sees it linked.
+        A :class:`_Hold` instead says why not: the key's holder is being worked on in
+        this pass (often this record's own create, coming back: the next pass sees it
+        linked), or the key is ambiguous and ``[matching] on_ambiguous`` puts it aside.
         """
         assert row.data is not None
         target = other(row.system)
-        for key in self.matcher.keys(dt, row.system, row.data):
-            for candidate in repo.find_by_merge_key(self.s, dt.value, target, key):
-                if repo.link_by_id(self.s, dt.value, target, candidate) is not None:
-                    continue
-                other_row = repo.inbox_get(self.s, dt.value, target, candidate)
-                if other_row is not None and other_row.id in batch.claimed:
-                    return f"{target} record {candidate} with the same {key} is being synced"
-                if other_row is not None and other_row.data is not None:
-                    return candidate, other_row, other_row.data
-                data = self._fetch(dt, target, candidate)
-                if data is not None:
-                    return candidate, None, data
-                repo.clear_merge_keys(self.s, dt.value, target, candidate)
+
+        def claimed(rid: str) -> bool:
+            other_row = repo.inbox_get(self.s, dt.value, target, rid)
+            return other_row is not None and other_row.id in batch.claimed
+
+        def taken(rid: str) -> bool:
+            return repo.link_by_id(self.s, dt.value, target, rid) is not None or claimed(rid)
+
+        decision = self.matcher.choose(
+            dt, row.system, row.data, _KeyLookup(self, dt), record_id=row.record_id, taken=taken
+        )
+        if decision.outcome is Outcome.match and decision.candidate is not None:
+            candidate = decision.candidate
+            other_row = repo.inbox_get(self.s, dt.value, target, candidate)
+            if other_row is not None and other_row.data is not None:
+                return candidate, other_row, other_row.data
+            data = self._fetch(dt, target, candidate)
+            if data is not None:
+                return candidate, None, data
+            repo.clear_merge_keys(self.s, dt.value, target, candidate)
+            return None
+        if decision.outcome is Outcome.ambiguous:
+            busy = [rid for rid in decision.taken if claimed(rid)]
+            if busy:
+                return _Hold(f"{target} record {busy[0]} with {decision.key} is being synced")
+            if self.config.matching.on_ambiguous == "put_aside":
+                return _Hold(decision.reason, aside=True)
         return None
 
     def _fetch(self, dt: Datatype, system: str, rid: str) -> dict[str, Any] | None:
