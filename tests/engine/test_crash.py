@@ -228,7 +228,7 @@ def converge(env: Env, config: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(max(300, 60 * KILLS))  # each kill costs a restart; rounds re-seed
+@pytest.mark.timeout(max(900, 60 * KILLS))  # each kill costs a restart; rounds re-seed
 def test_sigkill_at_random_points_loses_and_duplicates_nothing(env: Env, tmp_path: Path) -> None:
     config = tmp_path / "shopsync.toml"
     seed(env)
