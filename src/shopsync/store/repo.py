@@ -490,13 +490,8 @@ def all_put_aside(s: Session, datatype: str | None = None) -> Sequence[PutAside]
 
 
 # --------------------------------------------------------------------------- intents
-def intent_key(
-    s: Session, datatype: str, system: str, record_id: str, *, touch: bool = False
-) -> str:
-    """The idempotency key for creating this record on the other side (made once).
-
-    ``touch`` records that a create is being attempted now (see :func:`intent_age`).
-    """
+def intent_key(s: Session, datatype: str, system: str, record_id: str) -> str:
+    """The idempotency key for creating this record on the other side (made once)."""
     row = s.scalar(select(Intent).where(*_of(Intent, datatype, system, record_id)))
     if row is None:
         row = Intent(
@@ -508,8 +503,6 @@ def intent_key(
         )
         s.add(row)
         s.flush()
-    elif touch:
-        row.created_at = now()
     return row.key
 
 
@@ -569,13 +562,6 @@ def unsend_intents(s: Session, datatype: str, record_ids: Sequence[str]) -> None
             .where(*_of(Intent, datatype, "webshop", record_ids))
             .values(sent_at=None, payload=None)
         )
-
-
-def intent_age(s: Session, datatype: str, system: str, record_id: str) -> float | None:
-    """Seconds since a create of this record was last attempted, or None if never."""
-    created = s.scalar(select(Intent.created_at).where(*_of(Intent, datatype, system, record_id)))
-    when = as_utc(created)
-    return None if when is None else (now() - when).total_seconds()
 
 
 def has_intent(s: Session, datatype: str, system: str, record_id: str) -> bool:
