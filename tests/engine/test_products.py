@@ -211,3 +211,40 @@ def test_product_deleted_in_webshop_unlinks_and_webcrm_keeps_it(
     assert env.crm_get("Product", product_id)["ProductCustom1"] == "SKU-1"
     assert env.sync().writes == 0
     assert env.shop_all("products") == []
+
+
+def test_product_with_empty_stock_status_and_vat_code_syncs_instead_of_put_aside(
+    env: Env,
+) -> None:
+    """Issue 9: most webCRM users never fill in ProductStockStatus (nor, often, the VAT
+    code); the default configuration writes in_stock and 25 % instead of putting the
+    product aside, writes nothing back to webCRM, and converges."""
+    product_id = env.crm_create(
+        "Product", crm_product(ProductStockStatus=None, ProductVatCode=None)
+    )
+    report = env.sync()
+    assert report.stats[P].put_aside == 0
+    assert report.stats[P].created_in_webshop == 1
+    shop_id = env.link(P, webcrm=product_id).webshop_id
+    shop = env.shop_get("products", shop_id)
+    assert shop["stock_status"] == "in_stock" and shop["vat_rate"] == "25"
+    crm = env.crm_get("Product", product_id)
+    assert not crm["ProductStockStatus"] and not crm["ProductVatCode"]  # left as they are
+    assert env.sync().writes == 0
+    # a later webshop change flows back as the table's text
+    env.shop_update("products", shop_id, stock_status="out_of_stock")
+    env.sync()
+    assert env.crm_get("Product", product_id)["ProductStockStatus"] == "Out of stock"
+    assert env.sync().writes == 0
+
+
+def test_an_empty_stock_status_never_overwrites_the_webshop_in_a_merge(env: Env) -> None:
+    """Rule 2 with the default: the webCRM product, edited after the webshop's, has no
+    stock status; the webshop's out_of_stock stays and fills the webCRM field."""
+    shop = env.shop_create("products", shop_product(sku="SKU-M", stock_status="out_of_stock"))
+    product_id = env.crm_create("Product", crm_product(sku="SKU-M", ProductStockStatus=""))
+    report = env.sync()
+    assert report.stats[P].linked_by_merge == 1 and report.stats[P].put_aside == 0
+    assert env.shop_get("products", shop["id"])["stock_status"] == "out_of_stock"
+    assert env.crm_get("Product", product_id)["ProductStockStatus"] == "Out of stock"
+    assert env.sync().writes == 0

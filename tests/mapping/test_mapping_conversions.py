@@ -258,7 +258,7 @@ def test_vat_codes_empty_table_numeric_code_is_the_rate() -> None:
     assert conv.to_webcrm("25.00", CTX) == "25"
     assert conv.to_webcrm("12.50", CTX) == "12.5"
     assert conv.norm_webcrm("25") == conv.norm_webshop("25.00") == "25.00"
-    with pytest.raises(MappingError, match=r"not a number and mapping\.vat_codes is empty"):
+    with pytest.raises(MappingError, match=r"not a number and mapping\.vat_codes lists no codes"):
         conv.to_webshop("S", CTX)
     with pytest.raises(MappingError, match="requires vat_rate"):
         conv.to_webshop("", CTX)
@@ -292,8 +292,8 @@ def test_stock_status_default_table() -> None:
     assert conv.to_webcrm("out_of_stock", CTX) == "Out of stock"
     with pytest.raises(MappingError, match=r"'Maybe' is not in mapping\.stock_status"):
         conv.to_webshop("Maybe", CTX)
-    with pytest.raises(MappingError, match="is empty"):
-        conv.to_webshop(None, CTX)
+    # issue 9: an empty stock status (most products) is in stock, not put aside
+    assert conv.to_webshop(None, CTX) == conv.to_webshop("  ", CTX) == "in_stock"
     with pytest.raises(MappingError, match="has no webCRM value"):
         conv.to_webcrm("discontinued", CTX)
 

@@ -32,6 +32,8 @@ from shopsync.engine.mapping.conversions import (
     DATE,
     DISCOUNT,
     INTEGER,
+    LINE_MONEY,
+    LINE_QUANTITY,
     MONEY,
     PERCENT,
     PRODUCT_BY_SKU,
@@ -185,6 +187,20 @@ CASES = [
         store_shop=decimal_store,
     ),
     Case(
+        "quantity, empty is 0",
+        LINE_QUANTITY,
+        st.none() | floats(-1e9, 1e9),
+        decimal_strings(-(10**9), 10**9, 4),
+        store_shop=decimal_store,
+    ),
+    Case(
+        "money, empty is 0",
+        LINE_MONEY,
+        st.none() | floats(-1e11, 1e11) | st.integers(-(10**11), 10**11),
+        decimal_strings(-(10**11), 10**11, 2),
+        store_shop=decimal_store,
+    ),
+    Case(
         "integer",
         INTEGER,
         st.none() | st.integers(-(2**31), 2**31 - 1),
@@ -206,6 +222,23 @@ CASES = [
         store_shop=decimal_store,
     ),
     Case(
+        "vat code, default table (empty code is 25)",
+        vat_codes(CFG.mapping.vat_codes),
+        st.none()
+        | st.sampled_from(["", " "])
+        | st.integers(0, 100).map(str)
+        | decimal_strings(0, 100, 2),
+        decimal_strings(0, 100, 2),
+        store_shop=decimal_store,
+    ),
+    Case(
+        "vat code table with an empty row",
+        vat_codes(MappingConfig(vat_codes={"": Decimal(25), **VAT_TABLE}).vat_codes),
+        st.none() | st.just("") | variants(list(VAT_TABLE)),
+        st.sampled_from(["25.00", "12.50", "0.00", "25", "12.5"]),
+        store_shop=decimal_store,
+    ),
+    Case(
         "vat code table",
         vat_codes(MappingConfig(vat_codes=VAT_TABLE).vat_codes),
         variants(list(VAT_TABLE)),
@@ -215,7 +248,7 @@ CASES = [
     Case(
         "mapping.stock_status",
         value_table("mapping.stock_status", CFG.mapping.stock_status),
-        variants(list(CFG.mapping.stock_status)),
+        st.none() | variants(list(CFG.mapping.stock_status)),
         st.sampled_from(["in_stock", "out_of_stock", "backorder"]),
     ),
     Case(

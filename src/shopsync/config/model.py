@@ -251,18 +251,36 @@ StockStatus = Literal["in_stock", "out_of_stock", "backorder"]
 
 
 def _default_stock_table() -> dict[str, StockStatus]:
-    return {"In stock": "in_stock", "Out of stock": "out_of_stock", "Backorder": "backorder"}
+    """The texts a webCRM user is offered, and ``""``: stock not tracked in webCRM (most
+    products) is sellable, as the webshop contract's own default for a new product."""
+    return {
+        "": "in_stock",
+        "In stock": "in_stock",
+        "Out of stock": "out_of_stock",
+        "Backorder": "backorder",
+    }
+
+
+DEFAULT_VAT_RATE = Decimal(25)
+"""The rate of a product with no VAT code: the standard rate of Denmark (and of Norway
+and Sweden), matching the default currency DKK."""
+
+
+def _default_vat_codes() -> dict[str, Decimal]:
+    return {"": DEFAULT_VAT_RATE}
 
 
 class MappingConfig(Strict):
     """Value tables and defaults used by the conversions."""
 
-    vat_codes: dict[str, Decimal] = Field(default_factory=dict)
-    """webCRM ``ProductVatCode`` → webshop ``vat_rate`` percent. Empty: a numeric code
-    is that rate (``"25"`` ⇄ ``25.00``)."""
+    vat_codes: dict[str, Decimal] = Field(default_factory=_default_vat_codes)
+    """webCRM ``ProductVatCode`` → webshop ``vat_rate`` percent. The key ``""`` is the
+    rate of an empty code (default 25; without it such a product is put aside). No other
+    key: a numeric code is that rate (``"25"`` ⇄ ``25.00``)."""
     stock_status: dict[str, StockStatus] = Field(default_factory=_default_stock_table)
     """webCRM ``ProductStockStatus`` text → webshop ``stock_status``; the first key for a
-    value is used the other way."""
+    value is used the other way. The key ``""`` is the value of an empty field (default
+    ``in_stock``; without it such a product is put aside)."""
     won_percent: int = Field(100, ge=0, le=100)
     """Opportunity percent that means a confirmed order (status table default)."""
     default_currency: str = Field("DKK", min_length=3, max_length=3)
@@ -284,9 +302,12 @@ class MappingConfig(Strict):
     @field_validator("vat_codes")
     @classmethod
     def _vat_codes(cls, v: dict[str, Decimal]) -> dict[str, Decimal]:
+        blank = [code for code in v if not code.strip()]
+        if len(blank) > 1:
+            raise ValueError(
+                'one row for an empty VAT code: "" (rows that are only spaces count as "")'
+            )
         for code, rate in v.items():
-            if not code.strip():
-                raise ValueError("a VAT code must not be empty")
             if not Decimal(0) <= rate <= Decimal(100):
                 raise ValueError(f"rate {rate} for code {code!r} is outside 0..100 (percent)")
         return v
@@ -294,7 +315,13 @@ class MappingConfig(Strict):
     @field_validator("stock_status")
     @classmethod
     def _stock_status(cls, v: dict[str, StockStatus]) -> dict[str, StockStatus]:
-        missing = [s for s in ("in_stock", "out_of_stock", "backorder") if s not in v.values()]
+        blank = [text for text in v if not text.strip()]
+        if len(blank) > 1:
+            raise ValueError(
+                'one row for an empty field: "" (rows that are only spaces count as "")'
+            )
+        written = {value for text, value in v.items() if text.strip()}
+        missing = [s for s in ("in_stock", "out_of_stock", "backorder") if s not in written]
         if missing:
             raise ValueError(
                 "every webshop stock status needs a webCRM text (used when writing to "

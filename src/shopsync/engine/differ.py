@@ -80,7 +80,8 @@ def decide(
     """Which properties to write where.
 
     ``snapshot`` None with both sides present is an onboarding merge (rule 2): an empty
-    value never overwrites the other side's value; differing values go to the side
+    value never overwrites the other side's value (nor does a default that stands in for
+    an empty webCRM value, ``Conversion.empty_default``); differing values go to the side
     updated most recently. With a snapshot, a side whose record was not read this run is
     passed as None and counts as unchanged.
     """
@@ -101,7 +102,13 @@ def decide(
                 continue
             if _agree(f, c, s, ctx):
                 continue
-            c_empty, s_empty = is_empty(cv), is_empty(sv)
+            # A default standing in for an empty webCRM value (an empty stock status
+            # read as in_stock) is still empty here: it never overwrites the webshop.
+            c_empty = is_empty(cv) or (
+                f.conversion.empty_default is not None
+                and f.conversion.webcrm_is_empty(f.raw_webcrm(c.raw))
+            )
+            s_empty = is_empty(sv)
             if c_empty and s_empty:
                 continue
             if s_empty or (not c_empty and _newer(c, s) == "webcrm"):

@@ -144,6 +144,19 @@ class Conversion:
     to_webcrm: Converter = _identity
     norm_webcrm: Normalizer = empty_to_none
     norm_webshop: Normalizer = empty_to_none
+    empty_default: str | None = None
+    """Set when an empty webCRM value stands for a default rather than for "no value"
+    (``mapping.stock_status``'s ``""`` row, ``mapping.default_currency``, 0 for a line's
+    empty quantity): what it becomes and which setting says so, as ``shopsync check``
+    reports it (``"in_stock (mapping.stock_status)"``). ``norm_webcrm`` gives the default
+    too, so the value written is no change; when two existing records are merged
+    (rule 2) the webCRM value still counts as empty (:func:`webcrm_is_empty`)."""
+
+    def webcrm_is_empty(self, raw: Any) -> bool:
+        """Is this raw webCRM value empty, before any default stands in for it?"""
+        if isinstance(raw, tuple):
+            return all(empty_to_none(v) is None for v in raw)
+        return empty_to_none(raw) is None
 
 
 IDENTITY = Conversion("identity")

@@ -160,12 +160,18 @@ def _format(d: Decimal, places: int, trim: bool) -> str:
 
 
 def decimal_conversion(
-    name: str, places: int, *, trim: bool = False, empty_is_zero: bool = False
+    name: str,
+    places: int,
+    *,
+    trim: bool = False,
+    empty_is_zero: bool = False,
+    empty_default: str | None = None,
 ) -> Conversion:
     """webCRM double ⇄ webshop decimal string, rounded half-up to ``places``.
 
     ``trim`` writes ``"2"`` rather than ``"2.0000"`` (quantities); ``empty_is_zero`` treats
-    an empty value as 0 on both sides (a discount that is not set is no discount).
+    an empty value as 0 on both sides (a discount that is not set is no discount);
+    ``empty_default`` marks that 0 as a default (see ``Conversion.empty_default``).
     """
     zero = Decimal(0)
 
@@ -189,7 +195,12 @@ def decimal_conversion(
             return norm_text(value)
 
     return Conversion(
-        name, to_webshop=to_shop, to_webcrm=to_crm, norm_webcrm=norm, norm_webshop=norm
+        name,
+        to_webshop=to_shop,
+        to_webcrm=to_crm,
+        norm_webcrm=norm,
+        norm_webshop=norm,
+        empty_default=empty_default,
     )
 
 
@@ -201,6 +212,16 @@ DISCOUNT = decimal_conversion("discount", 2, empty_is_zero=True)
 """A discount in percent; empty is 0 (``"0.00"``), as the webshop's field is required."""
 QUANTITY = decimal_conversion("quantity", 4, trim=True)
 """Quantities: up to 4 decimals (``0.3333`` hours, ``2.5`` m), written trimmed (``"2"``)."""
+LINE_QUANTITY = decimal_conversion(
+    "quantity, empty is 0", 4, trim=True, empty_is_zero=True, empty_default="0 (empty is 0)"
+)
+"""An order line's quantity, which the webshop requires: as :data:`QUANTITY`, and an
+empty webCRM quantity (a text line) is 0, what webCRM computes the line's value with."""
+LINE_MONEY = decimal_conversion(
+    "money, empty is 0", 2, empty_is_zero=True, empty_default="0.00 (empty is 0)"
+)
+"""An order line's unit price, which the webshop requires: as :data:`MONEY`, and an empty
+webCRM price (a text line) is 0.00."""
 
 
 def _to_int(value: Any) -> int | None:
@@ -444,6 +465,7 @@ def currency(default: str) -> Conversion:
         to_webcrm=to_crm,
         norm_webcrm=norm_crm,
         norm_webshop=norm_shop,
+        empty_default=f"{default} (mapping.default_currency)",
     )
 
 
@@ -551,33 +573,41 @@ def _code_number(code: str) -> Decimal | None:
 def vat_codes(table: Mapping[str, Decimal]) -> Conversion:
     """webCRM ``ProductVatCode`` ⇄ webshop ``vat_rate`` through ``mapping.vat_codes``.
 
-    An empty table means a code that is a number is that rate (``"25"`` ⇄ ``"25.00"``),
-    and the rate goes back as the shortest number (``"12.5"``). With a table, the way
-    back is the *first* code listing the rate, and both sides normalize to the rate, so
-    two codes for one rate are one value (a user switching between them is no change).
-    An empty code cannot become a product's rate (the webshop requires ``vat_rate``): it
-    is a :class:`MappingError`.
+    A key ``""`` is the rate of an empty code (the default table: ``"" = 25``); the
+    other keys are codes. Without codes a code that is a number is that rate
+    (``"25"`` ⇄ ``"25.00"``), and the rate goes back as the shortest number (``"12.5"``).
+    With codes, the way back is the *first* code listing the rate, and both sides
+    normalize to the rate, so two codes for one rate are one value (a user switching
+    between them is no change); the empty code's rate normalizes the same way, so the
+    rate written for it is no change either. An empty code without a ``""`` row cannot
+    become a product's rate (the webshop requires ``vat_rate``): a :class:`MappingError`.
     """
-    by_code = {k.strip(): v for k, v in table.items()}
+    by_code = {k.strip(): v for k, v in table.items() if k.strip()}
     by_fold = {k.casefold(): v for k, v in by_code.items()}
+    empty_rate = next((v for k, v in table.items() if not k.strip()), None)
 
     def rate_of(code: Any) -> Decimal | None:
         text = norm_text(code) or ""
-        if table:
+        if not text:
+            return empty_rate
+        if by_code:
             hit = by_code.get(text)
             return hit if hit is not None else by_fold.get(text.casefold())
-        return _code_number(text) if text else None
+        return _code_number(text)
 
     def to_shop(value: Any, ctx: MapContext) -> str:
         rate = rate_of(value)
         if rate is None:
             text = norm_text(value)
             if text is None:
-                raise MappingError("", "is empty, and the webshop requires vat_rate")
-            if table:
+                raise MappingError(
+                    "",
+                    'is empty, and the webshop requires vat_rate (mapping.vat_codes has no "" row)',
+                )
+            if by_code:
                 raise MappingError("", f"VAT code {text!r} is not in mapping.vat_codes")
             raise MappingError(
-                "", f"VAT code {text!r} is not a number and mapping.vat_codes is empty"
+                "", f"VAT code {text!r} is not a number and mapping.vat_codes lists no codes"
             )
         return _rate_text(rate)
 
@@ -585,7 +615,7 @@ def vat_codes(table: Mapping[str, Decimal]) -> Conversion:
         rate = _to_decimal(value)
         if rate is None:
             return ""
-        if not table:
+        if not by_code:
             return _format(rate, 2, trim=True)
         for code, r in table.items():
             if r == rate and code.strip():
@@ -612,6 +642,11 @@ def vat_codes(table: Mapping[str, Decimal]) -> Conversion:
         to_webcrm=to_crm,
         norm_webcrm=norm_crm,
         norm_webshop=norm_shop,
+        empty_default=(
+            None
+            if empty_rate is None
+            else f"{_format(empty_rate, 2, trim=True)} % (mapping.vat_codes)"
+        ),
     )
 
 
@@ -620,14 +655,17 @@ def value_table(name: str, table: Mapping[str, str]) -> Conversion:
 
     A webCRM value matches its key exactly or ignoring case; the way back uses the
     *first* key for a value. Both sides normalize to the enum value. A key ``""`` gives
-    the value of an empty webCRM field. Unknown values either way are a
-    :class:`MappingError` naming the table.
+    the value of an empty webCRM field (the default ``mapping.stock_status`` has
+    ``"" = "in_stock"``: stock not tracked in webCRM); it is never written back, and the
+    normalizer gives the value too, so writing it is no change. Unknown values either
+    way are a :class:`MappingError` naming the table.
     """
     by_fold = {k.strip().casefold(): v for k, v in table.items()}
     back: dict[str, str] = {}
     for k, v in table.items():
         if k.strip():
             back.setdefault(v, k)
+    empty = by_fold.get("")
 
     def lookup(value: Any) -> str | None:
         text = norm_text(value) or ""
@@ -638,8 +676,10 @@ def value_table(name: str, table: Mapping[str, str]) -> Conversion:
         if hit is None:
             text = norm_text(value)
             if text is None:
-                raise MappingError("", f"is empty, and the webshop requires a value ({name})")
-            known = ", ".join(repr(k) for k in table)
+                raise MappingError(
+                    "", f'is empty, and the webshop requires a value ({name} has no "" row)'
+                )
+            known = ", ".join(repr(k) for k in table if k.strip())
             raise MappingError("", f"{text!r} is not in {name} ({known})")
         return hit
 
@@ -655,7 +695,12 @@ def value_table(name: str, table: Mapping[str, str]) -> Conversion:
         return lookup(value) or norm_text(value)
 
     return Conversion(
-        name, to_webshop=to_shop, to_webcrm=to_crm, norm_webcrm=norm_crm, norm_webshop=norm_text
+        name,
+        to_webshop=to_shop,
+        to_webcrm=to_crm,
+        norm_webcrm=norm_crm,
+        norm_webshop=norm_text,
+        empty_default=None if empty is None else f"{empty} ({name})",
     )
 
 

@@ -22,10 +22,11 @@ from shopsync.engine.mapping.base import (
 from shopsync.engine.mapping.conversions import (
     DISCOUNT,
     INTEGER,
+    LINE_MONEY,
+    LINE_QUANTITY,
     MONEY,
     PERCENT,
     PRODUCT_BY_SKU,
-    QUANTITY,
     TEXT,
 )
 
@@ -39,8 +40,8 @@ def line_mapping(cfg: Config) -> LinkMapping:
     rows: list[FieldMap] = [
         both(f.line_sku,                    "sku",              TEXT),
         both(f.line_description,            "description",      TEXT),
-        both("QuotationLineQuantity",       "quantity",         QUANTITY),
-        both("QuotationLinePrice",          "unit_price",       MONEY),
+        both("QuotationLineQuantity",       "quantity",         LINE_QUANTITY),  # required
+        both("QuotationLinePrice",          "unit_price",       LINE_MONEY),     # required
         both("QuotationLineListPrice",      "list_price",       MONEY),
         both("QuotationLineCostPrice",      "cost_price",       MONEY),
         both("QuotationLineDiscount",       "discount_percent", DISCOUNT),
