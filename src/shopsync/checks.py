@@ -39,6 +39,8 @@ from shopsync.config.model import Config, Datatype
 from shopsync.logs import mask_url, scrub
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_AUTH, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
+EXIT_PROBLEMS = 5
+"""``sync``: the run finished, and put records aside (``shopsync problems`` lists them)."""
 
 WEBCRM_ENTITY = {
     Datatype.customers: "Organisation",

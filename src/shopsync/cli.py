@@ -16,7 +16,8 @@ EXIT_STATUS = (
     "Exit status: 0 done; 1 the command could not do its work (no such link, another sync "
     "holds the lock, a system answered with an error); 2 the configuration or the state "
     "database cannot be used; 3 webCRM, the webshop or the state database refused the "
-    "credentials; 4 one of them cannot be reached."
+    "credentials; 4 one of them cannot be reached; 5 (sync) the run finished but put "
+    "records aside: `shopsync problems` lists them."
 )
 app = typer.Typer(
     name="shopsync",

@@ -31,7 +31,7 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from rich.table import Table
 from rich.text import Text
 
-from shopsync.checks import EXIT_AUTH, EXIT_CONFIG, EXIT_FAILED, EXIT_UNREACHABLE
+from shopsync.checks import EXIT_AUTH, EXIT_CONFIG, EXIT_FAILED, EXIT_PROBLEMS, EXIT_UNREACHABLE
 from shopsync.config.model import Config, Datatype
 from shopsync.engine.report import RunReport
 from shopsync.logs import scrub
@@ -303,6 +303,8 @@ def register(app: typer.Typer, db_app: typer.Typer) -> None:
             print_json(report_json(report, plan=dry_run))
         else:
             print_report(report, plan=dry_run)
+        if not dry_run and any(st.put_aside for st in report.stats.values()):
+            raise typer.Exit(EXIT_PROBLEMS)  # finished, with records put aside
 
     @app.command("status")
     def status(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None:
@@ -655,8 +657,14 @@ def print_report(report: RunReport, *, plan: bool = False) -> None:
         "updated → shop", "updated → CRM", "merged", "unchanged", "deleted", "conflicts",
         "waiting", "put aside", "updates → shop", "updates → CRM",
     )  # fmt: skip
+    aside = sum(st.put_aside for st in report.stats.values())
+    title = "sync finished"
+    if report.dry_run:
+        title = "dry run (nothing written)"
+    elif aside:
+        title = f"sync finished with problems: {aside} put aside (`shopsync problems` lists them)"
     table = Listing(
-        "dry run (nothing written)" if report.dry_run else "sync finished",
+        title,
         cols,
         right=frozenset(cols[1:]),
     )

@@ -32,5 +32,8 @@ class FakeContext:
                 return crm
         return None
 
+    def unlinked(self, datatype: Datatype, side: str, ref_id: str) -> str | None:
+        return None
+
     def product_id_for_sku(self, sku: str) -> str | None:
         return self.skus.get(sku)

@@ -34,6 +34,21 @@ class Binder:
         link = repo.link_by_webshop(self.session, datatype.value, str(webshop_id))
         return link.webcrm_id if link is not None and link.state == "active" else None
 
+    def unlinked(self, datatype: Datatype, side: str, ref_id: str) -> str | None:
+        link = repo.link_by_id(self.session, datatype.value, side, str(ref_id))
+        if link is None or link.state == "active":
+            return None
+        deleted = (
+            f"webshop {link.webshop_id} was deleted in the webshop"
+            if link.state == "webshop_deleted"
+            else f"webCRM {link.webcrm_id} was deleted in webCRM"
+        )
+        return (
+            f"refers to {datatype.value} {side} id {ref_id}, which is linked no more "
+            f"({deleted}; webCRM {link.webcrm_id} ⇄ webshop {link.webshop_id} was unlinked): "
+            "point this record at another one"
+        )
+
     def product_id_for_sku(self, sku: str) -> str | None:
         """The webshop product with this SKU: a linked one (from the agreed snapshots),
         else one not linked (not shared into webCRM, say), found by its stored merge key."""
@@ -60,6 +75,24 @@ class Binder:
                 if value:
                     self._skus[str(value)] = webshop_id
         return self._skus.get(sku)
+
+    def retired_product(self, sku: str) -> Link | None:
+        """The link of a webshop product deactivated because its webCRM product was
+        deleted (rule 5), whose SKU is ``sku``: it still holds the SKU in the shop, so a
+        webCRM product created again with it takes that product back instead of a
+        create the shop must refuse (409)."""
+        rows = self.session.execute(
+            select(Link, Snapshot.props)
+            .join(Snapshot, Snapshot.link_id == Link.id)
+            .where(Link.datatype == Datatype.products.value, Link.state == "webcrm_deleted")
+            .order_by(Link.updated_at.desc())
+        )
+        for link, props in rows.tuples():
+            pair = (props or {}).get("sku") or {}
+            if sku in (pair.get("s"), pair.get("c")):
+                found: Link = link
+                return found
+        return None
 
     def remember_sku(self, sku: str | None, webshop_id: str) -> None:
         """Keep the SKU index current when a product link is made during a run."""

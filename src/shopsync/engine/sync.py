@@ -32,7 +32,7 @@ import structlog
 from sqlalchemy.orm import Session
 
 from shopsync.config.model import Config, Datatype, ShareConfig
-from shopsync.engine import intents
+from shopsync.engine import hygiene, intents
 from shopsync.engine.binder import Binder
 from shopsync.engine.differ import Decision, Props, Side, decide, snapshot_after
 from shopsync.engine.mapping.base import LinkMapping, MappingError, Unresolved
@@ -60,6 +60,9 @@ BATCH = 200
 """Inbox rows processed per transaction."""
 ORDER: tuple[Datatype, ...] = (Datatype.customers, Datatype.products, Datatype.orders)
 WEBSHOP_CONCURRENCY = 4
+MAX_SERVER_ERRORS = 5
+"""Webshop writes in a row answered 5xx (after retries) that are put aside, each for
+itself, before the next one stops the run: beyond that the shop is down, not the record."""
 """Webshop creates in flight at once."""
 
 
@@ -177,6 +180,8 @@ class Engine:
         self.on_progress = on_progress or (lambda dt, phase, n: None)
         self._lines_complete = False
         self._now = datetime.now(UTC)
+        self._server_errors = 0
+        self._another_pass = False
         self._onboarded_at: datetime | None = None
         self._line_pairs: dict[str, dict[str, Any] | None] = {}
         self._crm_queue: list[Item] = []
@@ -453,6 +458,8 @@ class Engine:
                 for rec in page:
                     rid = webcrm_id(stream, rec)
                     seen.add(rid)
+                    if self._unreadable(dt, WEBCRM, rid, rec):
+                        continue
                     updated = webcrm_updated(stream, rec)
                     if cursor is None or updated is None or updated >= cursor - overlap:
                         self._stage_one(dt, WEBCRM, rid, updated, rec)
@@ -475,8 +482,11 @@ class Engine:
         for page in self.webcrm.iter_updated_since(stream.webcrm_entity, cursor):
             stats.received_webcrm += len(page)
             for rec in page:
+                rid = webcrm_id(stream, rec)
+                if self._unreadable(dt, WEBCRM, rid, rec):
+                    continue
                 updated = webcrm_updated(stream, rec)
-                self._stage_one(dt, WEBCRM, webcrm_id(stream, rec), updated, rec)
+                self._stage_one(dt, WEBCRM, rid, updated, rec)
                 stats.read_webcrm += 1
                 if updated is not None and (newest is None or updated > newest):
                     newest = updated
@@ -499,6 +509,8 @@ class Engine:
         newest = cursor
         for page in self.webshop.iter_changes(stream.webshop_collection, cursor, True):
             for item in page.items:
+                if self._unreadable(dt, WEBSHOP, str(item.get("id")), item):
+                    continue
                 updated = parse_time(item.get("updated_at"))
                 deleted = bool(item.get("deleted"))
                 self._stage_one(dt, WEBSHOP, str(item["id"]), updated, None if deleted else item)
@@ -509,6 +521,25 @@ class Engine:
             repo.set_cursor(self.s, dt.value, WEBSHOP, format_time(newest) if newest else None)
             self._commit()
             self.on_progress(dt, "read webshop", stats.read_webshop)
+
+    def _unreadable(self, dt: Datatype, system: str, rid: str, rec: Mapping[str, Any]) -> bool:
+        """Put aside a record that cannot be synced as read (see :mod:`hygiene`).
+
+        It is not staged. Read again unchanged (an overlap window, a full scan), it is
+        not reported again; its next version is read and staged as any other.
+        """
+        why = hygiene.problem(STREAMS[dt], system, rec)
+        if why is None:
+            return False
+        fp = repo.fingerprint(rec)
+        entry = repo.get_put_aside(self.s, dt.value, system, rid)
+        if entry is not None and entry.fingerprint == fp:
+            return True
+        repo.put_aside(self.s, dt.value, system, rid, why, fp, hygiene.cleaned(rec))
+        self.report.stats[dt].put_aside += 1
+        self._plan(dt, "put-aside", other(system), f"{system}:{rid}", why)
+        log.warning("record put aside as read", datatype=dt.value, system=system, id=rid)
+        return True
 
     def _stage_one(
         self,
@@ -564,7 +595,8 @@ class Engine:
                         continue
                     self._plan_row(dt, row, batch)
                 self._execute(dt, batch)
-                progress = progress or batch.progress
+                progress = progress or batch.progress or self._another_pass
+                self._another_pass = False
                 self._commit()
                 self.on_progress(dt, "synced", after)
             self._flush_webcrm(dt)
@@ -831,6 +863,7 @@ class Engine:
         mapping = self.maps[dt]
         c = Side(item.c_raw, webcrm_updated(STREAMS[dt], item.c_raw)) if item.c_raw else None
         s = Side(item.s_raw, parse_time(item.s_raw.get("updated_at"))) if item.s_raw else None
+        source = item.source  # whose value could not be converted, when one cannot
         try:
             d = decide(mapping, item.snapshot, c, s, self.binder)
             item.decision = d
@@ -839,14 +872,17 @@ class Engine:
             if not self._share(dt, WEBCRM).enabled:
                 d.to_webcrm.clear()
             if d.to_webshop and item.c_raw is not None:
+                source = WEBCRM
                 item.shop_body = mapping.to_webshop(item.c_raw, self.binder, d.to_webshop)
             if d.to_webcrm and item.s_raw is not None:
+                source = WEBSHOP
                 item.crm_body = mapping.to_webcrm(item.s_raw, self.binder, d.to_webcrm)
         except Unresolved as exc:
             for row in item.rows:
                 self._wait(batch, row, str(exc))
             return
         except MappingError as exc:
+            item.source = source
             self._refuse(item, str(exc), batch)
             return
         if d.conflicts:
@@ -869,6 +905,12 @@ class Engine:
     def _plan_create(self, dt: Datatype, row: InboxRecord, batch: Batch) -> None:
         mapping = self.maps[dt]
         assert row.data is not None
+        if dt is Datatype.products and row.system == WEBCRM:
+            sku = mapping.webcrm_values(row.data).get("sku")
+            retired = self.binder.retired_product(str(sku)) if sku else None
+            if retired is not None:
+                self._take_back(dt, row, retired, batch)
+                return
         item = Item(dt, row.system, created_by=row.system)
         try:
             if row.system == WEBCRM:
@@ -898,6 +940,28 @@ class Engine:
         except MappingError as exc:
             self._refuse(item, str(exc), batch)
             return
+        batch.items.append(item)
+
+    def _take_back(self, dt: Datatype, row: InboxRecord, link: Link, batch: Batch) -> None:
+        """A webCRM product created again with the SKU of one deleted before: its
+        deactivated webshop product is linked to the new one, made active and given
+        every value of the new record (rule 5 undone, never a second product)."""
+        assert row.data is not None
+        old = link.webcrm_id
+        item = Item(dt, WEBCRM, link=link, created_by=link.created_by)
+        item.c_row, item.c_raw = row, dict(row.data)
+        item.crm_id, item.shop_id = row.record_id, link.webshop_id
+        try:
+            body = self.maps[dt].to_webshop(item.c_raw, self.binder)
+        except MappingError as exc:
+            self._refuse(item, str(exc), batch)
+            return
+        item.shop_body = {**body, "active": True}
+        link.webcrm_id, link.state = row.record_id, "active"  # its snapshot is rewritten
+        self._plan(
+            dt, "link", "-", self._label(item),
+            f"takes back the webshop product of deleted webCRM product {old} (same SKU)",
+        )  # fmt: skip
         batch.items.append(item)
 
     def _ensure_order_number(self, item: Item) -> None:
@@ -977,17 +1041,23 @@ class Engine:
         item.refused = reason
         self._put_aside(item, reason, batch)
 
-    def _put_aside(self, item: Item, reason: str, batch: Batch) -> None:
+    def _put_aside(self, item: Item, reason: str, batch: Batch, *, retry: bool = False) -> None:
+        """Set the record aside with ``reason`` until it changes (``retry``: every run).
+
+        Its fingerprint is taken from the record as read (the staged row), not from
+        ``c_raw``/``s_raw`` that planning may have completed (an assigned order number),
+        so that the unchanged record is recognised as still put aside on the next run.
+        """
         dt = item.datatype
         row = item.c_row if item.source == WEBCRM else item.s_row
         data = item.c_raw if item.source == WEBCRM else item.s_raw
+        if row is not None and row.data is not None:
+            data = row.data
         rid = (item.crm_id if item.source == WEBCRM else item.shop_id) or (
             row.record_id if row else "?"
         )
-        repo.put_aside(
-            self.s, dt.value, item.source, rid, reason,
-            self._fingerprint(dt, item.source, data or {}), data,
-        )  # fmt: skip
+        fp = "" if retry else self._fingerprint(dt, item.source, data or {})
+        repo.put_aside(self.s, dt.value, item.source, rid, reason, fp, data)
         self.report.stats[dt].put_aside += 1
         self._plan(dt, "put-aside", other(item.source), f"{item.source}:{rid}", reason)
         self._done(batch, *item.rows)
@@ -1165,15 +1235,52 @@ class Engine:
                 self._write_webshop(dt, collection, item)  # again, without those lines
                 return
             self._refuse_after(item, f"webshop refused: {exc}")
-        except ws.WebshopGone:
-            if item.link is not None:
-                item.link.state = "webshop_deleted"
-            item.refused = "gone"
+        except (ws.WebshopGone, ws.WebshopNotFound) as exc:
+            if item.shop_create or item.link is None:
+                raise  # POST /{collection} itself is missing: nothing works, stop
+            self._vanished(dt, item, exc)
+        except ws.WebshopAuthError:
+            raise
+        except ws.WebshopUnavailable as exc:
+            if exc.status is None or self._server_errors >= MAX_SERVER_ERRORS:
+                raise  # unreachable, or failing for every record: the run stops
+            self._server_errors += 1
+            self._refuse_after(item, f"webshop failed: {exc}", retry=True)
+        except ws.WebshopError as exc:  # an unexpected answer for this one record
+            self._refuse_after(item, f"webshop answered: {exc}")
+        else:
+            self._server_errors = 0
 
-    def _refuse_after(self, item: Item, reason: str) -> None:
+    def _vanished(self, dt: Datatype, item: Item, exc: Exception) -> None:
+        """A linked webshop record answers 404 (purged, no tombstone) or 410: deleted.
+
+        It is handled as the delete it is (rule 5): a deletion is staged for it, which
+        the next pass of this run applies as for a tombstone read from the change
+        feed, and the rows of this change leave the inbox (the pair no longer syncs).
+        """
+        assert item.link is not None and item.shop_id is not None
+        item.refused = "gone"
+        status = getattr(exc, "status", None)
+        repo.stage(
+            self.s, dt.value, WEBSHOP, item.shop_id, updated_at=datetime.now(UTC), data=None,
+            deleted=True,
+            parent_id=self._parent_webcrm_id(item.link),
+        )  # fmt: skip
+        self._plan(
+            dt, "gone", WEBSHOP, self._label(item),
+            f"HTTP {status} on update: handled as deleted in the webshop",
+        )  # fmt: skip
+        self._another_pass = True
+        batch = Batch()
+        self._done(batch, *[r for r in item.rows if r.system == WEBCRM])
+        for row in batch.done_rows:
+            if row in self.s:
+                self.s.delete(row)
+
+    def _refuse_after(self, item: Item, reason: str, *, retry: bool = False) -> None:
         item.refused = reason
         batch = Batch()
-        self._put_aside(item, reason, batch)
+        self._put_aside(item, reason, batch, retry=retry)
         for row in batch.done_rows:
             if row in self.s:
                 self.s.delete(row)
@@ -1359,9 +1466,9 @@ class Engine:
                     self.s, Datatype.order_lines.value, WEBSHOP, item.shop_id,
                     updated_at=None, data=None, parent_id=item.crm_id,
                 )  # fmt: skip
-        aside_id = item.crm_id if item.source == WEBCRM else item.shop_id
-        if (dt.value, item.source, aside_id) in self._aside_seen:
-            repo.clear_put_aside(self.s, dt.value, item.source, aside_id)
+        for system, aside_id in ((WEBCRM, item.crm_id), (WEBSHOP, item.shop_id)):
+            if (dt.value, system, aside_id) in self._aside_seen:  # either side's, once synced
+                repo.clear_put_aside(self.s, dt.value, system, aside_id)
         self._done(batch, *item.rows)
 
     def _linked_elsewhere(self, dt: Datatype, crm_id: str, shop_id: str) -> str | None:

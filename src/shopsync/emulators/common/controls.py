@@ -59,6 +59,12 @@ class Faults(BaseModel):
         le=1.0,
         description="share of writes that are done, then their answer is lost (dropped)",
     )
+    fail_paths: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="a request whose path contains one of these always answers 500 "
+        "(a server that fails on one record's data)",
+    )
     seed: int | None = Field(None, description="seed for the fault dice, for repeatable runs")
 
 
@@ -97,10 +103,12 @@ class Controls:
             rate = self.faults.lost_answer_rate
             return bool(rate) and self._rng.random() < rate
 
-    def draw(self) -> str | None:
+    def draw(self, path: str = "") -> str | None:
         """Decide this request's fault: ``"429"``, ``"drop"``, ``"500"``, ``"503"`` or None."""
         with self._lock:
             f = self.faults
+            if path and any(part in path for part in f.fail_paths):
+                return "500"
             if f.force_429 > 0:
                 self.faults = f.model_copy(update={"force_429": f.force_429 - 1})
                 return "429"
@@ -126,7 +134,7 @@ class ControlsMiddleware:
         latency = self.controls.faults.latency_ms
         if latency:
             await asyncio.sleep(latency / 1000)
-        fault = self.controls.draw()
+        fault = self.controls.draw(scope["path"])
         write = scope["method"] in WRITE_METHODS
         if fault is None and write and self.controls.faults.write_latency_ms:
             # the request has fully arrived: it is done after the wait even if its

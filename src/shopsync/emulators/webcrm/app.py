@@ -8,6 +8,7 @@ Products (the live API has no DELETE for organisations and opportunities, so tho
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -658,6 +659,30 @@ def _emulator_controls(emu: Emulator) -> APIRouter:
         emu.hooks.backoff = body.backoff
         emu.hooks.max_attempts = body.max_attempts
         return json_response(body.model_dump())
+
+    @router.put("/corrupt/{entity}/{rid}")
+    async def corrupt(entity: str, rid: int, request: Request) -> Response:
+        """Serve these field values in the record's JSON as they are, bypassing every check.
+
+        Plays a live API that answers malformed data (``"yesterday"`` as a date, a
+        name cut inside an emoji); the next write of the record undoes it.
+        """
+        require_local(request)
+        if entity not in ENTITIES:
+            raise not_found(f"no datatype {entity!r}")
+        try:  # the standard library, unlike orjson, reads a lone surrogate
+            fields = json.loads(await request.body())
+        except ValueError as exc:
+            raise bad_request(f"the request body is not valid JSON: {exc}") from None
+        if not isinstance(fields, dict):
+            raise bad_request("the body must be an object of field values")
+        try:
+            emu.store.corrupt(entity, rid, fields)
+        except FieldError as exc:
+            raise _field_error(exc) from None
+        except NotFound as exc:
+            raise not_found(str(exc)) from None
+        return json_response({"corrupted": sorted(fields)})
 
     @router.get("/rate-limit")
     async def get_rate_limit(request: Request) -> Response:

@@ -101,8 +101,16 @@ class _Table:
 
     @staticmethod
     def dump(record: dict[str, Any]) -> str:
-        """Compact JSON, UTF-8, floats in shortest round-trip form (orjson: ~15× json)."""
-        return orjson.dumps(record).decode()
+        """Compact JSON, UTF-8, floats in shortest round-trip form (orjson: ~15× json).
+
+        A record corrupted through :meth:`Store.corrupt` may hold a lone surrogate,
+        which orjson refuses; the standard library writes it as a ``\\ud83d`` escape,
+        as .NET does.
+        """
+        try:
+            return orjson.dumps(record).decode()
+        except TypeError:
+            return json.dumps(record, separators=(",", ":"))
 
     def ddl(self) -> list[str]:
         cols = []
@@ -382,7 +390,7 @@ class Store:
         ).fetchone()
         if row is None:
             raise NotFound(f"{entity} {rid} does not exist")
-        current: dict[str, Any] = orjson.loads(row[0])
+        current: dict[str, Any] = _loads(row[0])
         if replace:
             # PUT: every writable field not given becomes null.
             server = set(spec.server_fields)
@@ -474,6 +482,31 @@ class Store:
                 db.executemany(table.insert_sql(cols), params)
         return n
 
+    def corrupt(self, entity: str, rid: int, fields: dict[str, Any]) -> None:
+        """Serve ``fields`` as they are in this record's JSON, bypassing every check.
+
+        Tests use it to play a live API that answers malformed data (an
+        ``…UpdatedAt`` of ``"yesterday"``, a name cut inside an emoji). Only the JSON
+        that is served changes; the columns that ``WHERE``/``ORDER BY`` use stay as
+        they were, and the next write of the record rewrites the JSON from them.
+        """
+        table = self.tables[entity]
+        spec = table.spec
+        unknown = sorted(set(fields) - set(table.columns))
+        if unknown:
+            raise FieldError(", ".join(unknown), f"not a field of {entity}")
+        with self.transaction() as db:
+            row = db.execute(
+                f"SELECT {q(JSON_COLUMN)} FROM {q(entity)} WHERE {q(spec.id_field)} = ?", (rid,)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"{entity} {rid} does not exist")
+            record = {**_loads(row[0]), **fields}
+            db.execute(
+                f"UPDATE {q(entity)} SET {q(JSON_COLUMN)} = ? WHERE {q(spec.id_field)} = ?",
+                (table.dump(record), rid),
+            )
+
     # ------------------------------------------------------------------ hooks
     def hooks(self, entity: str | None = None) -> list[dict[str, Any]]:
         sql = f"SELECT {', '.join(q(c) for c in HOOK_COLUMNS)} FROM {q('Hook')}"
@@ -536,6 +569,14 @@ class Store:
             )
             if cur.rowcount == 0:
                 raise NotFound(f"{entity} hook {hid} does not exist")
+
+
+def _loads(text: str) -> dict[str, Any]:
+    """A stored record's JSON; the standard library reads what orjson refuses (surrogates)."""
+    try:
+        return dict(orjson.loads(text))
+    except orjson.JSONDecodeError:
+        return dict(json.loads(text))
 
 
 def _hook_row(row: Sequence[Any]) -> dict[str, Any]:

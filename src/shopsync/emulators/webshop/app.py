@@ -138,9 +138,19 @@ def _webhook_routes(router: APIRouter, webhooks: Webhooks) -> None:
     router.add_api_route("/webhooks/{hook_id}", delete_hook, methods=["DELETE"], dependencies=plain)
 
 
-def _extra_controls(webhooks: Webhooks) -> APIRouter:
-    """Controls beyond the shared ones: the webhook outbox and its retry policy."""
+def _extra_controls(webhooks: Webhooks, records: Records) -> APIRouter:
+    """Controls beyond the shared ones: the webhook outbox and its retry policy, purge."""
     router = APIRouter(prefix=PREFIX, tags=["controls"])
+
+    @router.delete("/purge/{collection}/{record_id}")
+    async def purge(collection: str, record_id: str, request: Request) -> dict[str, str]:
+        """Remove a record without a tombstone: its id answers 404 from now on."""
+        require_local(request)
+        resource = RESOURCES.get(collection)
+        if resource is None:
+            raise Problem(404, "not-found", f"no collection {collection!r}")
+        await run_in_threadpool(records.purge, resource, record_id)
+        return {"purged": record_id}
 
     @router.get("/deliveries")
     async def deliveries(request: Request) -> dict[str, Any]:
@@ -226,7 +236,7 @@ def create_app(db: str, token: str, *, seed: int | None = None) -> FastAPI:
     app.add_middleware(ControlsMiddleware, controls=controls)
     _handlers(app)
     app.include_router(controls_router(controls, reset=reset, seed=seed_endpoint))
-    app.include_router(_extra_controls(webhooks))
+    app.include_router(_extra_controls(webhooks, records))
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi() -> Response:

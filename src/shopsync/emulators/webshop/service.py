@@ -16,7 +16,7 @@ from sqlalchemy import and_, false, or_, select
 from sqlalchemy.orm import Session
 
 from .clock import naive, rfc3339
-from .db import IdempotencyRow
+from .db import IdempotencyRow, OrderRow
 from .listing import Listing
 from .problems import FieldError, Problem, invalid
 from .records import Resource, tombstone
@@ -185,6 +185,23 @@ class Records:
             row.version += 1
             row.updated_at = naive(now)
             self.webhooks.enqueue(session, f"{resource.name}.deleted", row.id, now)
+
+    def purge(self, resource: Resource, record_id: str) -> None:
+        """Remove a record with no tombstone (a control: a shop that hard-deletes).
+
+        Its id then answers 404, as a shop answers for a record purged by a database
+        clean-up; a customer that orders still refer to cannot be purged (409).
+        """
+        self._id_or_404(resource, record_id)
+        with self.store.write() as session:
+            row = session.get(resource.row_type, record_id)
+            if row is None:
+                raise Problem(404, "not-found", f"no {resource.name} with id {record_id}")
+            if resource.name == "customer":
+                used = session.scalar(select(OrderRow.id).where(OrderRow.customer_id == record_id))
+                if used is not None:
+                    raise Problem(409, "conflict", f"orders refer to customer {record_id}")
+            session.delete(row)
 
     @staticmethod
     def _validated(

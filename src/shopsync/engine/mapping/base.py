@@ -93,6 +93,10 @@ class MapContext(Protocol):
     def product_id_for_sku(self, sku: str) -> str | None:
         """The webshop product whose sku equals ``sku``, when one exists."""
 
+    def unlinked(self, datatype: Datatype, side: str, ref_id: str) -> str | None:
+        """Why ``side``'s record ``ref_id`` is linked no more (its partner was deleted),
+        or None when it was never linked (it may still be: the record waits)."""
+
 
 class _Omit:
     """The type of :data:`OMIT`."""

@@ -904,7 +904,7 @@ def reference(datatype: Datatype, *, required_for: str = "") -> Conversion:
             return None
         linked = ctx.webshop_id(datatype, ref)
         if linked is None:
-            raise Unresolved(datatype, "webcrm", ref)
+            raise _unresolved(ctx, datatype, "webcrm", ref)
         return linked
 
     def to_crm(value: Any, ctx: MapContext) -> int | None:
@@ -913,7 +913,7 @@ def reference(datatype: Datatype, *, required_for: str = "") -> Conversion:
             return None
         linked = ctx.webcrm_id(datatype, ref)
         if linked is None:
-            raise Unresolved(datatype, "webshop", ref)
+            raise _unresolved(ctx, datatype, "webshop", ref)
         try:
             return int(linked)
         except ValueError:
@@ -926,6 +926,15 @@ def reference(datatype: Datatype, *, required_for: str = "") -> Conversion:
         norm_webcrm=_norm_ref,
         norm_webshop=_norm_ref,
     )
+
+
+def _unresolved(ctx: MapContext, datatype: Datatype, side: str, ref: str) -> Exception:
+    """Waiting (:class:`Unresolved`) for a reference that may yet be linked; put aside
+    (:class:`MappingError`) for one whose link ended with a delete: it never will be."""
+    why = ctx.unlinked(datatype, side, ref)
+    if why is None:
+        return Unresolved(datatype, side, ref)
+    return MappingError("", why)
 
 
 def _product_for_sku(value: Any, ctx: MapContext) -> str | None:
