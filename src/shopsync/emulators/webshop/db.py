@@ -70,6 +70,16 @@ def make_engine(db: str) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
+            # pysqlite opens a transaction only before INSERT/UPDATE/DELETE, so a SAVEPOINT
+            # sent first would open the transaction itself and its RELEASE would commit it
+            # (a batch write's first item would then survive the batch's rollback). Take
+            # transactions over from the driver (SQLAlchemy's documented recipe): BEGIN
+            # is sent by the listener below, at the start of every transaction.
+            dbapi_conn.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
