@@ -58,6 +58,12 @@ def test_it_is_openapi_31_with_every_operation() -> None:
         "GET /webhooks/{id}",
         "DELETE /webhooks/{id}",
     } <= labels
+    assert {  # optional: batch writes, advertised by the capabilities document
+        "GET /capabilities",
+        "POST /customers/batch",
+        "POST /products/batch",
+        "POST /orders/batch",
+    } <= labels
 
 
 @pytest.mark.parametrize(
@@ -70,6 +76,7 @@ def test_it_is_openapi_31_with_every_operation() -> None:
         ("Product", "Product"),
         ("OrderCreate", "OrderCreate"),
         ("Order", "Order"),
+        ("CustomerBatch", "BatchRequest"),
     ],
 )
 def test_examples_obey_their_schemas(example: str, schema: str) -> None:
@@ -109,6 +116,34 @@ def test_schemas_refuse_what_the_server_refuses() -> None:
     assert not validator("ProductCreate").is_valid({**product, "id": "prd_x"})
     assert not validator("CustomerPatch").is_valid({"name": None})
     assert validator("CustomerPatch").is_valid({"notes": None})
+
+
+def test_batch_schemas_tell_items_and_results_apart() -> None:
+    create = {"op": "create", "idempotency_key": "k-1", "body": {"name": "x"}}
+    update = {"op": "update", "id": "cus_1", "if_match": '"3"', "patch": {"notes": None}}
+    assert validator("BatchRequest").is_valid({"items": [create, update]})
+    for bad in (
+        {"items": []},
+        {"items": [create], "dry_run": True},
+        {"items": [{**create, "op": "upsert"}]},
+        {"items": [{**create, "idempotency_key": ""}]},
+        {"items": [{k: v for k, v in create.items() if k != "idempotency_key"}]},
+        {"items": [{**update, "if_match": 3}]},
+        {"items": [{**update, "if_match": "W/3"}]},
+        {"items": [{**update, "body": {}}]},
+    ):
+        assert not validator("BatchRequest").is_valid(bad), bad
+    customer = load_contract()["components"]["examples"]["Customer"]["value"]
+    problem = {"type": "urn:x", "title": "Conflict", "status": 409, "errors": []}
+    results = validator("CustomerBatchResults")
+    assert results.is_valid(
+        {"results": [{"status": 201, "record": customer, "replayed": True},
+                     {"status": 409, "problem": problem}]}
+    )  # fmt: skip
+    assert not results.is_valid({"results": [{"status": 201, "problem": problem}]})
+    assert not results.is_valid({"results": [{"status": 422, "record": customer}]})
+    assert validator("Capabilities").is_valid({"batch": {"max_items": 500}, "future": {}})
+    assert not validator("Capabilities").is_valid({"batch": {"max_items": 0}})
 
 
 def test_event_names_match_the_server() -> None:

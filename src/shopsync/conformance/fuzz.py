@@ -10,7 +10,9 @@ seed, so a run is quick and repeatable. Two passes:
 * **negative**: requests the schema forbids; the server must refuse them with a 4xx.
 
 ``/webhooks`` is left out: a fuzzed subscription could make the shop call arbitrary
-URLs. Records the fuzzer manages to create are deleted afterwards.
+URLs. Records the fuzzer manages to create (by ``POST /{collection}`` or in a batch)
+are deleted afterwards. The optional ``/capabilities`` and ``/{collection}/batch`` are
+fuzzed too: a shop without them must answer them with a documented 404 (or 405).
 """
 
 from __future__ import annotations
@@ -89,7 +91,8 @@ def run_fuzz(
     ids: dict[str, str],
     redact: Callable[[str], str],
 ) -> FuzzReport:
-    """Fuzz every record operation; ``ids`` gives a live record id per collection."""
+    """Fuzz every record operation (and capabilities, batches); ``ids`` gives a live
+    record id per collection."""
     import schemathesis
     from schemathesis import GenerationMode
 
@@ -160,19 +163,33 @@ def _exercise(
         response = case.call(base_url=base_url, session=session, timeout=15)
         report.requests += 1
         report.statuses[f"{response.status_code // 100}xx"] += 1
-        if response.status_code == 201 and case.method.upper() == "POST":
-            record_id = _id_of(response)
-            if record_id:
+        if case.method.upper() == "POST":
+            for record_id in _created_ids(response):
                 report.created.append((collection, record_id))
         case.validate_response(response, checks=checks)
 
     return exercise  # type: ignore[no-any-return]
 
 
-def _id_of(response: Any) -> str | None:
+def _created_ids(response: Any) -> list[str]:
+    """Ids of records a POST created: its own (201), or a batch's 201 results (200)."""
+    if response.status_code not in (200, 201):
+        return []
     try:
         body = response.json()
     except ValueError:
-        return None
-    value = body.get("id") if isinstance(body, dict) else None
-    return value if isinstance(value, str) else None
+        return []
+    if not isinstance(body, dict):
+        return []
+    records: list[Any]
+    if response.status_code == 201:
+        records = [body]
+    else:  # POST /{collection}/batch
+        results = body.get("results")
+        records = [
+            r.get("record")
+            for r in (results if isinstance(results, list) else [])
+            if isinstance(r, dict) and r.get("status") == 201
+        ]
+    ids = [r.get("id") for r in records if isinstance(r, dict)]
+    return [i for i in ids if isinstance(i, str)]

@@ -28,13 +28,14 @@ from shopsync.emulators.common.controls import (
     require_local,
 )
 
+from .batch import ENVELOPE_DEPTH, BatchSettings, batch_controls, batch_response, parse_items
 from .listing import Listing
 from .problems import FieldError, Problem, invalid, too_many
 from .records import RESOURCES, Resource
 from .seeding import seed_store
 from .service import Records, parse_idempotency_key, parse_if_match
 from .store import Store
-from .validation import parse_body
+from .validation import MAX_DEPTH, parse_body
 from .webhooks import RetrySettings, Webhooks
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,9 @@ def no_query(request: Request) -> None:
         )
 
 
-def _record_routes(router: APIRouter, records: Records, resource: Resource) -> None:
+def _record_routes(
+    router: APIRouter, records: Records, resource: Resource, batching: BatchSettings
+) -> None:
     base = f"/{resource.collection}"
 
     async def list_records(request: Request) -> Response:
@@ -108,9 +111,18 @@ def _record_routes(router: APIRouter, records: Records, resource: Resource) -> N
         await run_in_threadpool(records.delete, resource, record_id, if_match)
         return Response(status_code=204)
 
+    async def batch(request: Request) -> Response:
+        if not batching.enabled:
+            raise Problem(404, "not-found", "this shop offers no batch writes")
+        max_items = batching.max_items
+        data = parse_body(await request.body(), MAX_DEPTH + ENVELOPE_DEPTH)
+        items = parse_items(data, max_items)
+        return batch_response(await run_in_threadpool(records.batch, resource, items))
+
     plain = [Depends(no_query)]
     router.add_api_route(base, list_records, methods=["GET"])
     router.add_api_route(base, create, methods=["POST"], dependencies=plain)
+    router.add_api_route(base + "/batch", batch, methods=["POST"], dependencies=plain)
     router.add_api_route(base + "/{record_id}", get, methods=["GET"], dependencies=plain)
     router.add_api_route(base + "/{record_id}", patch, methods=["PATCH"], dependencies=plain)
     router.add_api_route(base + "/{record_id}", delete, methods=["DELETE"], dependencies=plain)
@@ -203,6 +215,7 @@ def create_app(db: str, token: str, *, seed: int | None = None) -> FastAPI:
     store = Store(db)
     webhooks = Webhooks(store)
     records = Records(store, webhooks)
+    batching = BatchSettings()
     controls = Controls(prefix=PREFIX, too_many=too_many)
 
     @asynccontextmanager
@@ -220,6 +233,7 @@ def create_app(db: str, token: str, *, seed: int | None = None) -> FastAPI:
     async def reset() -> None:
         await run_in_threadpool(store.reset)
         webhooks.settings = RetrySettings()
+        batching.restore()
 
     async def seed_endpoint(body: SeedRequest) -> dict[str, Any]:
         def work() -> dict[str, Any]:
@@ -237,16 +251,27 @@ def create_app(db: str, token: str, *, seed: int | None = None) -> FastAPI:
     _handlers(app)
     app.include_router(controls_router(controls, reset=reset, seed=seed_endpoint))
     app.include_router(_extra_controls(webhooks, records))
+    app.include_router(batch_controls(PREFIX, batching))
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi() -> Response:
         return Response(contract_json(), media_type="application/json")
 
     api = APIRouter(dependencies=[Depends(_auth(token))])
+
+    async def capabilities() -> Response:
+        if not batching.capabilities:
+            raise Problem(404, "not-found", "no capabilities document (no optional features)")
+        return JSONResponse(batching.document())
+
+    api.add_api_route(
+        "/capabilities", capabilities, methods=["GET"], dependencies=[Depends(no_query)]
+    )
     for resource in RESOURCES.values():
-        _record_routes(api, records, resource)
+        _record_routes(api, records, resource, batching)
     _webhook_routes(api, webhooks)
     app.include_router(api)
     app.state.store = store
     app.state.webhooks = webhooks
+    app.state.batching = batching
     return app

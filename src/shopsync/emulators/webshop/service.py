@@ -1,7 +1,9 @@
-"""The record operations of the contract: list, create, read, merge-patch, delete.
+"""The record operations of the contract: list, create, read, merge-patch, delete, batch.
 
 Each write runs inside one serialized transaction (``Store.write``) that also records
-the idempotency key and queues webhook deliveries, so they commit or fail together.
+the idempotency key and queues webhook deliveries, so they commit or fail together. A
+batch runs its items through the same ``_create`` and ``_patch`` as the single
+requests, each in a savepoint of the batch's one transaction.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +35,40 @@ IF_MATCH = re.compile(r'\*|[0-9]{1,18}|"[0-9]{1,18}"')
 class Created:
     record: dict[str, Any]
     replayed: bool = False
+
+
+@dataclass(frozen=True)
+class BatchCreate:
+    """A batch item that creates: the body of ``POST /{collection}`` and its key."""
+
+    body: dict[str, Any]
+    key: str
+
+
+@dataclass(frozen=True)
+class BatchUpdate:
+    """A batch item that updates: ``PATCH /{collection}/{record_id}`` with its If-Match."""
+
+    record_id: str
+    patch: dict[str, Any]
+    if_match: int | None
+
+
+BatchItem = BatchCreate | BatchUpdate
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One batch item's answer: the status and record, or the status and problem."""
+
+    status: int
+    record: dict[str, Any] | None = None
+    problem: Problem | None = None
+    replayed: bool = False
+
+
+Outcomes = list[Outcome]
+"""(``Records.list`` shadows the builtin inside the class.)"""
 
 
 def parse_if_match(header: str | None) -> int | None:
@@ -113,63 +150,107 @@ class Records:
 
     # ------------------------------------------------------------------ writes
     def create(self, resource: Resource, body: dict[str, Any], key: str | None) -> Created:
-        print_ = fingerprint(body)
         with self.store.write() as session:
-            if key is not None:
-                seen = session.get(IdempotencyRow, (resource.collection, key))
-                if seen is not None:
-                    if seen.fingerprint != print_:
-                        raise invalid(
-                            [
-                                FieldError(
-                                    "Idempotency-Key",
-                                    f"already used for a different {resource.name}: "
-                                    "a retry must send the same body",
-                                )
-                            ]
-                        )
-                    return Created(json.loads(seen.body), replayed=True)
-            values = self._validated(session, resource, body, None)
-            resource.check_unique(session, values, None)
-            now = self.store.clock.now()
-            row = resource.new_row()
-            row.version = 1
-            row.created_at = row.updated_at = naive(now)
-            row.deleted = False
-            resource.assign(row, values)
-            session.add(row)
-            session.flush()
-            record = resource.to_api(row)
-            if key is not None:
-                session.add(
-                    IdempotencyRow(
-                        collection=resource.collection, key=key, fingerprint=print_, status=201,
-                        body=json.dumps(record, ensure_ascii=False), record_id=row.id,
-                        created_at=naive(now),
-                    )
-                )  # fmt: skip
-            self.webhooks.enqueue(session, f"{resource.name}.created", row.id, now)
-            return Created(record)
+            return self._create(session, resource, body, key)
 
     def patch(
         self, resource: Resource, record_id: str, body: dict[str, Any], if_match: int | None
     ) -> dict[str, Any]:
         self._id_or_404(resource, record_id)
         with self.store.write() as session:
-            row = self._live(resource, session.get(resource.row_type, record_id), record_id)
-            document = merge_patch(resource.writable(row), body)
-            values = self._validated(session, resource, document, row)
-            self._precondition(resource, row, if_match)
-            if values == resource.values(row):
-                return resource.to_api(row)
-            resource.check_unique(session, values, row.id)
-            now = self.store.clock.now()
-            resource.assign(row, values)
-            row.version += 1
-            row.updated_at = naive(now)
-            session.flush()
-            self.webhooks.enqueue(session, f"{resource.name}.updated", row.id, now)
+            return self._patch(session, resource, record_id, body, if_match)
+
+    def batch(self, resource: Resource, items: Sequence[BatchItem]) -> Outcomes:
+        """Apply ``items`` in order, each exactly as its single request would be.
+
+        One serialized transaction for the whole batch (one commit, one lock: the
+        ``updated_at`` order stays the commit order), a savepoint per item: an item that
+        fails is rolled back to its savepoint and answered with its problem, and the
+        items around it are not affected. An unexpected error fails the whole batch
+        (nothing is committed), which a client may retry: every create carries its key.
+        """
+        outcomes: Outcomes = []
+        with self.store.write() as session:
+            for item in items:
+                try:
+                    with session.begin_nested():
+                        outcomes.append(self._apply(session, resource, item))
+                except Problem as problem:
+                    outcomes.append(Outcome(problem.status, problem=problem))
+        return outcomes
+
+    def _apply(self, session: Session, resource: Resource, item: BatchItem) -> Outcome:
+        """One batch item inside the batch's transaction; a refusal raises its Problem."""
+        if isinstance(item, BatchCreate):
+            created = self._create(session, resource, item.body, item.key)
+            return Outcome(201, created.record, replayed=created.replayed)
+        self._id_or_404(resource, item.record_id)
+        return Outcome(
+            200, self._patch(session, resource, item.record_id, item.patch, item.if_match)
+        )
+
+    def _create(
+        self, session: Session, resource: Resource, body: dict[str, Any], key: str | None
+    ) -> Created:
+        print_ = fingerprint(body)
+        if key is not None:
+            seen = session.get(IdempotencyRow, (resource.collection, key))
+            if seen is not None:
+                if seen.fingerprint != print_:
+                    raise invalid(
+                        [
+                            FieldError(
+                                "Idempotency-Key",
+                                f"already used for a different {resource.name}: "
+                                "a retry must send the same body",
+                            )
+                        ]
+                    )
+                return Created(json.loads(seen.body), replayed=True)
+        values = self._validated(session, resource, body, None)
+        resource.check_unique(session, values, None)
+        now = self.store.clock.now()
+        row = resource.new_row()
+        row.version = 1
+        row.created_at = row.updated_at = naive(now)
+        row.deleted = False
+        resource.assign(row, values)
+        session.add(row)
+        session.flush()
+        record = resource.to_api(row)
+        if key is not None:
+            session.add(
+                IdempotencyRow(
+                    collection=resource.collection, key=key, fingerprint=print_, status=201,
+                    body=json.dumps(record, ensure_ascii=False), record_id=row.id,
+                    created_at=naive(now),
+                )
+            )  # fmt: skip
+        self.webhooks.enqueue(session, f"{resource.name}.created", row.id, now)
+        return Created(record)
+
+    def _patch(
+        self,
+        session: Session,
+        resource: Resource,
+        record_id: str,
+        body: dict[str, Any],
+        if_match: int | None,
+    ) -> dict[str, Any]:
+        row = self._live(resource, session.get(resource.row_type, record_id), record_id)
+        document = merge_patch(resource.writable(row), body)
+        values = self._validated(session, resource, document, row)
+        self._precondition(resource, row, if_match)
+        if values == resource.values(row):
             return resource.to_api(row)
+        resource.check_unique(session, values, row.id)
+        now = self.store.clock.now()
+        resource.assign(row, values)
+        row.version += 1
+        row.updated_at = naive(now)
+        session.flush()
+        self.webhooks.enqueue(session, f"{resource.name}.updated", row.id, now)
+        return resource.to_api(row)
 
     def delete(self, resource: Resource, record_id: str, if_match: int | None) -> None:
         self._id_or_404(resource, record_id)

@@ -261,10 +261,13 @@ MAX_DEPTH = 32
 """Deepest nesting of arrays and objects a body may have (the contract's records need 3)."""
 
 
-def parse_body(raw: bytes) -> dict[str, Any]:
-    """The request body as a JSON object; a 400 when it is not one."""
+def parse_body(raw: bytes, max_depth: int = MAX_DEPTH) -> dict[str, Any]:
+    """The request body as a JSON object; a 400 when it is not one.
+
+    ``max_depth`` is larger for a batch, whose envelope wraps each record's body.
+    """
     too_deep = Problem(
-        400, "bad-request", f"the body is nested more than {MAX_DEPTH} arrays or objects deep"
+        400, "bad-request", f"the body is nested more than {max_depth} arrays or objects deep"
     )
     try:
         data = json.loads(raw)
@@ -276,12 +279,12 @@ def parse_body(raw: bytes) -> dict[str, Any]:
         raise Problem(
             400, "bad-request", f"the body must be a JSON object, not {type(data).__name__}"
         )
-    if _depth(data) > MAX_DEPTH:  # validation and the fingerprint recurse too
+    if _depth(data, max_depth) > max_depth:  # validation and the fingerprint recurse too
         raise too_deep
     return data
 
 
-def _depth(value: Any) -> int:
+def _depth(value: Any, limit: int = MAX_DEPTH) -> int:
     """How deeply arrays and objects nest in ``value`` (without recursing)."""
     deepest = 0
     stack: list[tuple[Any, int]] = [(value, 1)]
@@ -290,7 +293,7 @@ def _depth(value: Any) -> int:
         children = item.values() if isinstance(item, dict) else item
         if isinstance(item, dict | list):
             deepest = max(deepest, level)
-            if deepest > MAX_DEPTH:
+            if deepest > limit:
                 break
             stack.extend((child, level + 1) for child in children)
     return deepest

@@ -172,15 +172,24 @@ class Webhooks:
 
     # ------------------------------------------------------------------ outbox
     def enqueue(self, session: Session, event: str, record_id: str, at: datetime) -> None:
-        """Queue ``event`` for every subscription that wants it (inside the write)."""
+        """Queue ``event`` for every subscription that wants it (inside the write).
+
+        The subscriptions are read once per transaction (a batch writes many records in
+        one); they cannot change meanwhile, since subscribing takes the same write lock.
+        """
         body = json.dumps(
             {"event": event, "id": record_id, "occurred_at": rfc3339(at)}, separators=(",", ":")
         )
-        for hook in session.scalars(select(WebhookRow)):
-            if event in hook.events.split():
+        hooks = session.info.get("webhooks")
+        if hooks is None:
+            hooks = session.info["webhooks"] = [
+                (hook.id, hook.events.split()) for hook in session.scalars(select(WebhookRow))
+            ]
+        for hook_id, events in hooks:
+            if event in events:
                 session.add(
                     DeliveryRow(
-                        id=new_id("dlv"), webhook_id=hook.id, event=event, record_id=record_id,
+                        id=new_id("dlv"), webhook_id=hook_id, event=event, record_id=record_id,
                         body=body, status="pending", attempts=0, next_attempt_at=naive(at),
                         created_at=naive(at),
                     )
