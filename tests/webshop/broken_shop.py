@@ -9,7 +9,11 @@ Which rules are broken is switched at run time with ``PUT /_broken {"breaks": [.
 * ``cursor`` — listings page by *creation* time, the classic mistake: a record updated
   after it was listed is never listed again;
 * ``tombstones`` — ``include_deleted`` is ignored, so pollers never see deletes;
-* ``floats`` — money is answered as JSON numbers.
+* ``floats`` — money is answered as JSON numbers;
+* ``batch-atomic`` — a batch is all or nothing: when one item fails, nothing is written
+  and every item is answered with that failure (the contract wants each item alone);
+* ``batch-keys`` — idempotency keys inside a batch are ignored: a repeated create makes
+  a second record.
 
 ``shopsync check-webshop`` must catch each. Run as a script (the conformance tests start
 it as a real process): ``python broken_shop.py --port P --db PATH --token T``.
@@ -20,6 +24,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import uuid
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -31,12 +37,14 @@ from shopsync.emulators.webshop import records, service
 from shopsync.emulators.webshop.app import create_app
 from shopsync.emulators.webshop.clock import naive
 from shopsync.emulators.webshop.listing import Listing
+from shopsync.emulators.webshop.problems import Problem
 
 BREAKS: set[str] = {"idempotency", "if-match"}
 HEADERS = {"idempotency": b"idempotency-key", "if-match": b"if-match"}
 
 _list = service.Records.list
 _render = records.render
+_batch = service.Records.batch
 
 
 def broken_list(self: service.Records, resource: records.Resource, listing: Listing) -> Any:
@@ -73,7 +81,27 @@ def broken_render(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def broken_batch(
+    self: service.Records, resource: records.Resource, items: Sequence[service.BatchItem]
+) -> service.Outcomes:
+    if "batch-keys" in BREAKS:
+        items = [
+            dataclasses.replace(i, key=uuid.uuid4().hex)
+            if isinstance(i, service.BatchCreate)
+            else i
+            for i in items
+        ]
+    if "batch-atomic" not in BREAKS:
+        return _batch(self, resource, items)
+    try:
+        with self.store.write() as session:  # one transaction, no savepoints
+            return [self._apply(session, resource, item) for item in items]
+    except Problem as problem:
+        return [service.Outcome(problem.status, problem=problem) for _ in items]
+
+
 service.Records.list = broken_list  # type: ignore[method-assign]
+service.Records.batch = broken_batch  # type: ignore[method-assign]
 records.render = broken_render
 
 

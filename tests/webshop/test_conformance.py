@@ -15,7 +15,11 @@ from rich.console import Console
 
 from shopsync.conformance.checks import (
     CHECKS,
+    NOT_OFFERED,
     Check,
+    check_batch_items,
+    check_batch_orders,
+    check_batch_refusals,
     check_cursor_stability,
     check_decimals,
     check_products,
@@ -139,7 +143,7 @@ def breaking(url: str, *breaks: str) -> str:
 
 
 def test_check_webshop_fails_a_broken_server_with_reasons(broken_server: str) -> None:
-    broken_shop = breaking(broken_server, "idempotency", "if-match")
+    broken_shop = breaking(broken_server, "idempotency", "if-match", "batch-atomic")
     done = check_webshop(broken_shop, "broken-token", 2)
     out = done.stdout
     assert done.returncode == 1, out + done.stderr
@@ -149,6 +153,8 @@ def test_check_webshop_fails_a_broken_server_with_reasons(broken_server: str) ->
     assert "same Idempotency-Key must return the first answer (201, customer" in idem
     conditional = rows["conditional update (If-Match → 412)"]
     assert "FAIL" in conditional and "expected 412" in conditional
+    batch = rows["batch: per-item results in order, partial failure (optional)"]
+    assert "FAIL" in batch and "items[0] of POST /customers/batch (create) answered 422" in batch
     # The rules the broken server still keeps pass.
     for name in ("customers: create, read, merge-patch, delete", "tombstones with include_deleted",
                  "cursor paging stable while records change"):  # fmt: skip
@@ -164,7 +170,18 @@ def test_check_webshop_fails_a_broken_server_with_reasons(broken_server: str) ->
         (("tombstones",), check_tombstones, "must list once with include_deleted=true, found 0"),
         (("floats",), check_decimals, "decimals must be JSON strings"),
         (("floats",), check_products, "was sent as '1249.5' but came back as 1249.5"),
+        (("batch-atomic",), check_batch_items, "(create) answered 422, expected 201"),
+        (("batch-atomic",), check_batch_orders, "(an order with two lines) answered 422"),
+        (("batch-keys",), check_batch_items, "(the same key and body again) answered 409"),
+        (
+            ("batch-keys",),
+            check_batch_orders,
+            "(the first create again (same key, same body)) answered 409",
+        ),
         ((), check_cursor_stability, None),
+        ((), check_batch_items, None),
+        ((), check_batch_orders, None),
+        ((), check_batch_refusals, None),
     ],
 )
 def test_each_broken_rule_is_caught_with_its_reason(
@@ -180,6 +197,33 @@ def test_each_broken_rule_is_caught_with_its_reason(
         assert reason in str(failed.value)
     finally:
         breaking(broken_server)
+        shop.cleanup()
+        shop.close()
+
+
+@pytest.mark.parametrize(
+    "settings", [{"enabled": False}, {"capabilities": False}], ids=["no batch", "no capabilities"]
+)
+def test_batch_rows_pass_as_not_offered_without_batches(
+    reset_webshop: RunningServer, settings: dict[str, bool]
+) -> None:
+    httpx.put(reset_webshop.url + "/_webshop/batch", json=settings, timeout=30).raise_for_status()
+    shop = Shop(reset_webshop.url, WEBSHOP_TOKEN)
+    try:
+        for check in (check_batch_items, check_batch_orders, check_batch_refusals):
+            assert check(shop) == NOT_OFFERED
+        assert shop.created == []  # nothing was tried
+    finally:
+        shop.close()
+
+
+def test_a_small_max_items_splits_the_batches(reset_webshop: RunningServer) -> None:
+    httpx.put(reset_webshop.url + "/_webshop/batch", json={"max_items": 1}, timeout=30)
+    shop = Shop(reset_webshop.url, WEBSHOP_TOKEN)
+    try:  # max_items 1: every batch goes one item at a time, and still passes
+        assert "max_items 1" in check_batch_items(shop)
+        assert "2 items (max_items + 1)" in check_batch_refusals(shop)
+    finally:
         shop.cleanup()
         shop.close()
 

@@ -679,6 +679,321 @@ def check_webhooks(shop: Shop) -> str:
     return "created/updated/deleted delivered, signatures verify, a refused delivery is retried"
 
 
+# ---------------------------------------------------------------------- batch (optional)
+NOT_OFFERED = "not offered (optional: shopsync then writes one record per request)"
+MAX_PROBED_ITEMS = 5000
+"""A batch one item over a larger ``max_items`` is not sent (too heavy for a check)."""
+
+
+def _batch_limit(shop: Shop) -> int | None:
+    """The shop's ``max_items``, or None when it offers no batch (no capabilities: 404)."""
+    response = shop.capabilities()
+    if response.status_code == 404:
+        return None
+    document = shop.status(response, 200)
+    expect(
+        isinstance(document, dict),
+        f"GET /capabilities must answer a JSON object: {shop.describe(response)}",
+    )
+    batch = document.get("batch")
+    if batch is None:
+        return None
+    limit = batch.get("max_items") if isinstance(batch, dict) else None
+    expect(
+        isinstance(limit, int) and not isinstance(limit, bool) and limit >= 1,
+        f"capabilities batch must be {{max_items: <integer ≥ 1>}}: {shop.describe(response)}",
+    )
+    assert isinstance(limit, int)
+    return limit
+
+
+def _results(shop: Shop, response: Any, count: int) -> list[dict[str, Any]]:
+    """The ``results`` of a batch answer: a 200 with one well-formed result per item."""
+    body = shop.status(response, 200)
+    results = body.get("results") if isinstance(body, dict) else None
+    expect(
+        isinstance(results, list) and len(results) == count,
+        f"a batch of {count} items must answer {{results: [...]}} with {count} results: "
+        + shop.describe(response),
+    )
+    assert isinstance(results, list)
+    for index, result in enumerate(results):
+        status = result.get("status") if isinstance(result, dict) else None
+        if not isinstance(status, int):
+            raise CheckFailed(
+                f"results[{index}] must be {{status, record | problem}}: {shop.describe(response)}"
+            )
+        if 200 <= status < 300:
+            expect(
+                isinstance(result.get("record"), dict),
+                f"results[{index}] ({status}) has no record: {shop.describe(response)}",
+            )
+        else:
+            problem = result.get("problem")
+            expect(
+                isinstance(problem, dict)
+                and isinstance(problem.get("type"), str)
+                and isinstance(problem.get("title"), str)
+                and problem.get("status") == status,
+                f"results[{index}] ({status}) needs a problem with type, title and status "
+                f"{status}: {shop.describe(response)}",
+            )
+    return cast(list[dict[str, Any]], results)
+
+
+def _batch(
+    shop: Shop, collection: str, items: list[tuple[str, dict[str, Any], int]], limit: int
+) -> list[dict[str, Any]]:
+    """Send ``(what, item, expected status)`` in batches of at most ``limit`` items; every
+    result must have its expected status, in order. The results."""
+    out: list[dict[str, Any]] = []
+    for start in range(0, len(items), limit):
+        chunk = items[start : start + limit]
+        response = shop.batch(collection, [item for _, item, _ in chunk])
+        results = _results(shop, response, len(chunk))
+        for offset, ((what, _, wanted), result) in enumerate(zip(chunk, results, strict=True)):
+            detail = (result.get("problem") or {}).get("detail") or ""
+            expect(
+                result["status"] == wanted,
+                f"items[{offset}] of POST /{collection}/batch ({what}) answered "
+                f"{result['status']}, expected {wanted}"
+                + (f": {shop.redact(str(detail))[:200]}" if detail else ""),
+            )
+        out += results
+    return out
+
+
+def _names_in(result: dict[str, Any], wanted: set[str], what: str) -> None:
+    errors = result.get("problem", {}).get("errors")
+    named = {str(e.get("field")) for e in errors if isinstance(e, dict)} if errors else set()
+    missing = wanted - named
+    expect(
+        not missing,
+        f"{what}: the item's {result['status']} does not name {', '.join(sorted(missing))} "
+        f"(it names {', '.join(sorted(named)) or 'nothing'})",
+    )
+
+
+def _create(key: str, body: dict[str, Any]) -> dict[str, Any]:
+    return {"op": "create", "idempotency_key": key, "body": body}
+
+
+def _update(record_id: str, patch: dict[str, Any], if_match: str | None = None) -> dict[str, Any]:
+    item: dict[str, Any] = {"op": "update", "id": record_id, "patch": patch}
+    if if_match is not None:
+        item["if_match"] = if_match
+    return item
+
+
+def check_batch_items(shop: Shop) -> str:
+    limit = _batch_limit(shop)
+    if limit is None:
+        return NOT_OFFERED
+    single_key = f"shopsync-check-{shop.unique('key')}"
+    existing_body = shop.customer_body()
+    existing = shop.create("customers", existing_body, **{"Idempotency-Key": single_key})
+    eid = existing["id"]
+    key = f"shopsync-check-{shop.unique('key')}"
+    body = shop.customer_body(name=f"Batch Ærø {shop.run}")
+    dup_number = shop.customer_body(customer_number=body["customer_number"])
+    bad = {"name": "", "email": "not-an-email", "billing_address": {"country": "XX"}}
+    unknown = f"no-such-customer-{shop.run}"
+    items = [
+        ("create", _create(key, body), 201),
+        ("the same key and body again", _create(key, body), 201),
+        ("the same key, another body", _create(key, shop.customer_body()), 422),
+        ("a customer_number taken by item 0", _create(shop.unique("k"), dup_number), 409),
+        ("invalid fields", _create(shop.unique("k"), bad), 422),
+        ("update with If-Match 1", _update(eid, {"phone": "+45 99 88 77 66"}, '"1"'), 200),
+        ("update with the now stale If-Match 1", _update(eid, {"name": "Stale"}, '"1"'), 412),
+        ("update of an unknown id", _update(unknown, {"phone": "1"}), 404),
+        ("name: null", _update(eid, {"name": None}), 422),
+        ("the key of a single POST, same body", _create(single_key, existing_body), 201),
+        ("nested merge patch, If-Match 2", _update(eid, {"billing_address": {"city": "Odense C"}}, "2"), 200),
+    ]  # fmt: skip
+    results = _batch(shop, "customers", items, limit)
+    created = results[0]["record"]
+    _meta("a customer created in a batch", created, 1)
+    _echoes(shop, "a customer created in a batch", body, created)
+    expect(
+        results[1]["record"].get("id") == created.get("id"),
+        "a repeated idempotency key in a batch must answer the first record "
+        f"({created.get('id')}), got {results[1]['record'].get('id')}",
+    )
+    _names_in(results[2], {"Idempotency-Key"}, "the same key with another body")
+    _names_in(results[3], {"customer_number"}, "the taken customer_number")
+    _names_in(results[4], {"name", "email", "billing_address.country"}, "the invalid create")
+    _names_in(results[8], {"name"}, "name: null")
+    expect(
+        results[9]["record"].get("id") == eid,
+        f"a batch create with the key of an earlier POST must answer that record ({eid}), "
+        f"got {results[9]['record'].get('id')}: idempotency keys are shared",
+    )
+    _meta("the customer updated in a batch", results[5]["record"], 2)
+    last = results[10]["record"]
+    _meta("the customer updated twice in a batch", last, 3)
+    now = shop.status(shop.get("customers", eid), 200)
+    address = now.get("billing_address") or {}
+    expect(
+        now.get("version") == 3
+        and now.get("phone") == "+45 99 88 77 66"
+        and now.get("name") == existing_body["name"]
+        and address.get("city") == "Odense C"
+        and address.get("line1") == existing_body["billing_address"]["line1"],
+        "after the batch the customer must be at version 3 with the phone and city set and "
+        f"the name unchanged (the 412 and 422 items change nothing), got {json.dumps(now)[:300]}",
+    )
+    writes = (created, results[5]["record"], last)
+    times = [timestamp(r.get("updated_at"), "updated_at") for r in writes]
+    expect(
+        times == sorted(times) and len(set(times)) == 3,
+        "the writes of a batch must take increasing updated_at in the order of the items",
+    )
+    since = timestamp(existing["updated_at"], "updated_at")
+    listed = shop.changes_since("customers", since)
+    copies = [r for r in listed if r.get("customer_number") == body["customer_number"]]
+    expect(len(copies) == 1, f"{len(copies)} customers have item 0's number (expected 1)")
+    refused = [r for r in listed if r.get("name") in ("", "Stale")]
+    expect(not refused, "a refused item was written anyway")
+    return (
+        f"max_items {limit}; {len(items)} items in order: 201, replay, 422 key, 409, 422 fields, "
+        "200, 412, 404, 422 null, key shared with POST, 200; failures change nothing"
+    )
+
+
+def check_batch_orders(shop: Shop) -> str:
+    limit = _batch_limit(shop)
+    if limit is None:
+        return NOT_OFFERED
+    customer = shop.create("customers", shop.customer_body())
+    key = f"shopsync-check-{shop.unique('key')}"
+    body = shop.order_body(customer["id"])
+    number_in_line = shop.order_body(
+        customer["id"],
+        lines=[{"quantity": "1", "unit_price": "1.00"}, {"quantity": 2, "unit_price": "1.00"}],
+    )
+    orphan = shop.order_body(f"no-such-customer-{shop.run}")
+    first = _batch(
+        shop,
+        "orders",
+        [
+            ("an order with two lines", _create(key, body), 201),
+            ("lines[1].quantity as a JSON number", _create(shop.unique("k"), number_in_line), 422),
+            ("an unknown customer_id", _create(shop.unique("k"), orphan), 422),
+        ],
+        limit,
+    )
+    order = first[0]["record"]
+    _names_in(first[1], {"lines[1].quantity"}, "a JSON number in a line")
+    _names_in(first[2], {"customer_id"}, "an unknown customer")
+    lines = order.get("lines")
+    expect(
+        isinstance(lines, list) and len(lines) == 2 and all(isinstance(x, dict) for x in lines),
+        f"an order created in a batch has lines {lines!r}",
+    )
+    assert isinstance(lines, list)
+    expect(
+        decimal(order.get("total_excl_vat"), "total_excl_vat") == Decimal("2468.20"),
+        f"an order created in a batch must total 2468.20, got {order.get('total_excl_vat')!r}",
+    )
+    kept = lines[1]["id"]
+    patch = {
+        "lines": [
+            {"id": kept, "sku": "LAMP", "quantity": "4", "unit_price": "349.00"},
+            {"sku": "NEW", "quantity": "1", "unit_price": "10.00"},
+        ]
+    }
+    second = _batch(
+        shop,
+        "orders",
+        [
+            ("PATCH lines with If-Match 1", _update(order["id"], patch, '"1"'), 200),
+            ("the first create again (same key, same body)", _create(key, body), 201),
+        ],
+        limit,
+    )
+    changed = second[0]["record"]
+    new_lines = changed.get("lines") or []
+    expect(
+        len(new_lines) == 2 and new_lines[0].get("id") == kept and new_lines[1].get("id") != kept,
+        "PATCH lines in a batch must keep the line sent with its id and give the new one a new id",
+    )
+    expect(
+        decimal(changed.get("total_excl_vat"), "total_excl_vat") == Decimal("1335.70"),
+        "(4 × 349.00 + 10.00) × 0.95 = 1335.70 after PATCH lines in a batch, got "
+        f"{changed.get('total_excl_vat')!r}",
+    )
+    expect(
+        second[1]["record"].get("id") == order["id"],
+        "a create repeated in a later batch with the same key must answer the first order",
+    )
+    product = shop.product_body()
+    third = _batch(
+        shop,
+        "products",
+        [
+            ("a product", _create(shop.unique("k"), product), 201),
+            ("unit_price as a JSON number", _create(shop.unique("k"), shop.product_body(unit_price=12.5)), 422),
+        ],
+        limit,
+    )  # fmt: skip
+    _names_in(third[1], {"unit_price"}, "a JSON number for unit_price")
+    return (
+        "orders with lines (ids kept, total), 422 per line field, replay across batches; products"
+    )
+
+
+def check_batch_refusals(shop: Shop) -> str:
+    limit = _batch_limit(shop)
+    if limit is None:
+        return NOT_OFFERED
+    for response, what in (
+        (shop.request("GET", "/capabilities", auth=False), "GET /capabilities"),
+        (shop.request("POST", "/customers/batch", body={"items": []}, auth=False), "a batch"),
+    ):
+        expect(
+            response.status_code == 401,
+            f"{what} without a token must be 401: {shop.describe(response)}",
+        )
+        _problem(shop, response, 401)
+    marker = shop.create("customers", shop.customer_body())
+    since = timestamp(marker["updated_at"], "updated_at")
+    _names(shop, shop.batch("customers", []), {"items"})
+    fine = shop.customer_body()
+    upsert = {"op": "upsert", "id": marker["id"], "patch": {"name": "x"}}
+    if limit >= 2:  # a good item beside a malformed one is not written either
+        _names(
+            shop,
+            shop.batch("customers", [_create(shop.unique("k"), fine), upsert]),
+            {"items[1].op"},
+        )
+    else:
+        _names(shop, shop.batch("customers", [upsert]), {"items[0].op"})
+    keyless = {"op": "create", "body": shop.customer_body()}
+    _names(shop, shop.batch("customers", [keyless]), {"items[0].idempotency_key"})
+    numbers = {fine["customer_number"]}
+    detail = "max_items not probed (over 5000)"
+    if limit <= MAX_PROBED_ITEMS:
+        bodies = [shop.customer_body() for _ in range(limit + 1)]
+        numbers |= {b["customer_number"] for b in bodies}
+        too_many = shop.batch("customers", [_create(shop.unique("k"), b) for b in bodies])
+        expect(
+            400 <= too_many.status_code < 500,
+            f"a batch of max_items + 1 = {limit + 1} items must be refused whole with a 4xx: "
+            + shop.describe(too_many),
+        )
+        _names(shop, too_many, {"items"}, status=too_many.status_code)
+        detail = f"{limit + 1} items (max_items + 1) → {too_many.status_code} naming items"
+    written = [
+        r for r in shop.changes_since("customers", since) if r.get("customer_number") in numbers
+    ]
+    expect(
+        not written,
+        f"{len(written)} customers of a refused batch were written: a refused batch writes nothing",
+    )
+    return f"401 without a token; empty and malformed batches → 422 naming each item; {detail}; nothing written"
+
+
 CHECKS: list[tuple[str, Check]] = [
     ("auth: 401 without or with a wrong token", check_auth),
     ("customers: create, read, merge-patch, delete", check_customers),
@@ -697,5 +1012,8 @@ CHECKS: list[tuple[str, Check]] = [
     ("listing parameters and order", check_listing_rules),
     ("cursor paging stable while records change", check_cursor_stability),
     ("errors are problem+json", check_problem_json),
+    ("batch: per-item results in order, partial failure (optional)", check_batch_items),
+    ("batch: orders with lines, products (optional)", check_batch_orders),
+    ("batch: max_items, malformed batches refused whole (optional)", check_batch_refusals),
     ("webhooks: signed, retried (optional)", check_webhooks),
 ]

@@ -77,6 +77,7 @@ class Shop:
         self.created: list[tuple[str, str]] = []
         self.webhooks: list[str] = []
         self._serial = 0
+        self._capabilities: httpx.Response | None = None
 
     def close(self) -> None:
         self.client.close()
@@ -170,6 +171,25 @@ class Shop:
 
     def delete(self, collection: str, record_id: str, **headers: str) -> httpx.Response:
         return self.request("DELETE", f"/{collection}/{record_id}", headers=headers)
+
+    def capabilities(self) -> httpx.Response:
+        """``GET /capabilities``, asked once per run (the optional features)."""
+        if self._capabilities is None:
+            self._capabilities = self.request("GET", "/capabilities")
+        return self._capabilities
+
+    def batch(self, collection: str, items: list[dict[str, Any]]) -> httpx.Response:
+        """``POST /{collection}/batch``; the ids of records it created are remembered."""
+        response = self.request("POST", f"/{collection}/batch", body={"items": items})
+        try:
+            results = response.json().get("results") if response.status_code == 200 else None
+        except (ValueError, AttributeError):
+            results = None
+        for result in results if isinstance(results, list) else []:
+            record = result.get("record") if isinstance(result, dict) else None
+            if isinstance(record, dict) and isinstance(record.get("id"), str):
+                self.remember(collection, record["id"])
+        return response
 
     def pages(
         self, collection: str, params: dict[str, str], max_pages: int = 200
