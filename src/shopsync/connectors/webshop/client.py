@@ -12,6 +12,11 @@ needs, and this client uses all of it:
   meanwhile is not overwritten (412 → :class:`WebshopPreconditionFailed`).
 * **Errors with names.** ``application/problem+json`` answers become typed exceptions;
   422 and 409 name the offending field(s).
+* **Batch writes, when offered.** :meth:`WebshopClient.write_many` sends many creates
+  and updates as ``POST /{collection}/batch`` when the shop lists ``batch`` in
+  ``GET /capabilities`` (read once per client), and one request per record otherwise;
+  either way each record gets its own outcome: the record, or the exception its single
+  request would have raised.
 
 Timeouts, dropped connections and 500/502/503/504 are retried with exponential backoff
 and jitter (tenacity); 429 waits ``Retry-After``. The token never appears in messages.
@@ -24,7 +29,8 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -49,6 +55,14 @@ log = structlog.get_logger("shopsync.webshop")
 COLLECTIONS = ("customers", "products", "orders")
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 MAX_429_WAITS = 100
+NO_SUCH_OPERATION = frozenset({404, 405, 501})
+"""Answers of a shop that predates an optional endpoint (``/capabilities``, batches)."""
+MAX_BATCH_ITEMS = 500
+"""Items per batch request at most (the shop's ``max_items`` may be lower)."""
+MAX_BATCH_BYTES = 1_000_000
+"""Request body of one batch at most, in bytes: below common proxy limits (nginx: 1 MiB)."""
+FALLBACK_CONCURRENCY = 4
+"""Single requests in flight when a shop offers no batches (as the engine's creates)."""
 
 
 # --------------------------------------------------------------------------- errors
@@ -115,6 +129,29 @@ class WebshopUnavailable(WebshopError):
     """The webshop could not be reached or kept failing after every retry."""
 
 
+@dataclass(frozen=True)
+class CreateOp:
+    """A create for :meth:`WebshopClient.write_many`: ``POST`` with its ``Idempotency-Key``."""
+
+    body: Mapping[str, Any]
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class UpdateOp:
+    """An update for :meth:`WebshopClient.write_many`: a merge patch, with ``If-Match``
+    when ``if_match`` is given."""
+
+    id: str
+    patch: Mapping[str, Any]
+    if_match: int | None = None
+
+
+WriteOp = CreateOp | UpdateOp
+WriteOutcome = dict[str, Any] | WebshopError
+"""The record written, or the exception its single request would have raised."""
+
+
 @dataclass
 class ChangePage:
     """One page of a change listing; ``next_cursor`` None means the end."""
@@ -166,11 +203,57 @@ def _check_collection(collection: str) -> str:
 
 
 def endpoint_key(method: str, path: str) -> str:
-    """``GET /customers/cus_…`` → ``GET /customers/{id}`` (for request counters)."""
+    """``GET /customers/cus_…`` → ``GET /customers/{id}`` (for request counters);
+    ``POST /customers/batch`` stays as it is."""
     parts = path.split("/")
-    if len(parts) >= 3 and parts[2]:
+    batch = method == "POST" and len(parts) == 3 and parts[2] == "batch"
+    if len(parts) >= 3 and parts[2] and not batch:
         parts[2] = "{id}"
     return f"{method} {'/'.join(parts)}"
+
+
+def _again(exc: WebshopError) -> WebshopError:
+    """A fresh exception like ``exc``, for one more item it stands for."""
+    return type(exc)(str(exc), status=exc.status, problem=exc.problem)
+
+
+def _batch_item(op: WriteOp) -> dict[str, Any]:
+    if isinstance(op, CreateOp):
+        return {"op": "create", "idempotency_key": op.idempotency_key, "body": dict(op.body)}
+    item: dict[str, Any] = {"op": "update", "id": op.id, "patch": dict(op.patch)}
+    if op.if_match is not None:
+        item["if_match"] = f'"{int(op.if_match)}"'
+    return item
+
+
+def _chunks(
+    ops: Sequence[WriteOp], max_items: int, max_bytes: int
+) -> Iterator[list[tuple[WriteOp, dict[str, Any]]]]:
+    """Consecutive runs of at most ``max_items`` items and about ``max_bytes`` of JSON
+    (an item larger than that goes alone)."""
+    chunk: list[tuple[WriteOp, dict[str, Any]]] = []
+    size = 0
+    for op in ops:
+        item = _batch_item(op)
+        length = len(json.dumps(item, ensure_ascii=False).encode("utf-8", "surrogatepass")) + 1
+        if chunk and (len(chunk) >= max_items or size + length > max_bytes):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append((op, item))
+        size += length
+    if chunk:
+        yield chunk
+
+
+def _independent(ops: Sequence[WriteOp]) -> bool:
+    """No two ops touch one record or share a key (so their order cannot matter)."""
+    seen: set[tuple[str, str]] = set()
+    for op in ops:
+        mark = ("key", op.idempotency_key) if isinstance(op, CreateOp) else ("id", op.id)
+        if mark in seen:
+            return False
+        seen.add(mark)
+    return True
 
 
 # --------------------------------------------------------------------------- client
@@ -187,6 +270,9 @@ class WebshopClient:
         max_retries: int = 6,
         transport: httpx.BaseTransport | None = None,
         backoff_max: float = 30.0,
+        max_batch_items: int = MAX_BATCH_ITEMS,
+        max_batch_bytes: int = MAX_BATCH_BYTES,
+        fallback_concurrency: int = FALLBACK_CONCURRENCY,
     ) -> None:
         if not token:
             raise WebshopAuthError(
@@ -194,6 +280,13 @@ class WebshopClient:
             )
         if not 1 <= page_size <= 1000:
             raise ValueError("page_size must be 1..1000")
+        if max_batch_items < 1 or max_batch_bytes < 1 or fallback_concurrency < 1:
+            raise ValueError("max_batch_items, max_batch_bytes, fallback_concurrency must be ≥ 1")
+        self.max_batch_items = max_batch_items
+        self.max_batch_bytes = max_batch_bytes
+        self.fallback_concurrency = fallback_concurrency
+        self._capabilities: dict[str, Any] | None = None
+        self._capabilities_lock = threading.Lock()
         self.base_url = base_url.rstrip("/")
         self._token = token
         self.page_size = page_size
@@ -257,9 +350,13 @@ class WebshopClient:
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
         headers: Mapping[str, str] | None = None,
-        on_retry: Any = None,
+        on_retry: Callable[[], None] | None = None,
     ) -> httpx.Response:
-        """One logical request: retried on transient failures, 429s honoured."""
+        """One logical request: retried on transient failures, 429s honoured.
+
+        ``on_retry`` is called before each retry: the request may then have been done
+        by an attempt whose answer was lost (a 429 is not a retry: it was not done).
+        """
         endpoint = endpoint_key(method, path)
 
         def attempt() -> httpx.Response:
@@ -295,6 +392,8 @@ class WebshopClient:
 
         def before_sleep(state: RetryCallState) -> None:
             self.retries += 1
+            if on_retry is not None:
+                on_retry()
             exc = state.outcome.exception() if state.outcome else None
             log.warning(
                 "webshop.retrying",
@@ -334,10 +433,16 @@ class WebshopClient:
 
     def _raise_for(self, response: httpx.Response, what: str) -> None:
         """Turn a problem+json answer into the matching typed exception."""
-        status = response.status_code
-        if status < 400:
+        if response.status_code < 400:
             return
-        problem = self._problem(response)
+        raise self._error_for(
+            response.status_code, self._problem(response), what, response.reason_phrase
+        )
+
+    def _error_for(
+        self, status: int, problem: dict[str, Any], what: str, reason: str = ""
+    ) -> WebshopError:
+        """The typed exception for a refusal (a whole answer's or one batch item's)."""
         detail = self._scrub(str(problem.get("detail") or problem.get("title") or ""))
         errors = [
             FieldError(str(e.get("field", "")), self._scrub(str(e.get("message", ""))))
@@ -345,27 +450,27 @@ class WebshopClient:
             if isinstance(e, dict)
         ]
         listed = "; ".join(str(e) for e in errors)
-        message = f"{what}: HTTP {status}: {listed or detail or response.reason_phrase}"
+        message = f"{what}: HTTP {status}: {listed or detail or reason}"
         kw: dict[str, Any] = {"status": status, "problem": problem}
         if status in (401, 403):
-            raise WebshopAuthError(
+            return WebshopAuthError(
                 f"{what}: the webshop refused the token (HTTP {status}); check webshop.token "
                 "or SHOPSYNC_WEBSHOP_TOKEN",
                 **kw,
             )
         if status == 404:
-            raise WebshopNotFound(message, **kw)
+            return WebshopNotFound(message, **kw)
         if status == 410:
-            raise WebshopGone(message, **kw)
+            return WebshopGone(message, **kw)
         if status == 412:
-            raise WebshopPreconditionFailed(message, **kw)
+            return WebshopPreconditionFailed(message, **kw)
         if status == 409:
             conflict = WebshopConflict(message, field=errors[0].field if errors else None, **kw)
             conflict.errors = errors
-            raise conflict
+            return conflict
         if status == 422:
-            raise WebshopValidationError(message, errors=errors, **kw)
-        raise WebshopError(message, **kw)
+            return WebshopValidationError(message, errors=errors, **kw)
+        return WebshopError(message, **kw)
 
     def _record(self, response: httpx.Response, what: str) -> dict[str, Any]:
         self._raise_for(response, what)
@@ -458,13 +563,23 @@ class WebshopClient:
         """
         path = f"/{_check_collection(collection)}/{_id(id)}"
         headers = {"If-Match": f'"{int(if_match)}"'} if if_match is not None else {}
-        start = self.requests_made
-        response = self._send("PATCH", path, json_body=dict(patch), headers=headers)
-        if response.status_code == 412 and self.requests_made - start > 1:
-            current = self.get(collection, id)
-            if current is not None and _applied(patch, current):
+        retried = threading.Event()
+        response = self._send(
+            "PATCH", path, json_body=dict(patch), headers=headers, on_retry=retried.set
+        )
+        if response.status_code == 412 and retried.is_set():
+            current = self._applied_already(collection, id, patch)
+            if current is not None:
                 return current
         return self._record(response, f"PATCH {path}")
+
+    def _applied_already(
+        self, collection: str, id: str, patch: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """After a retried conditional update answered 412: the record, when it already
+        holds every patched value (the lost first attempt was applied); else None."""
+        current = self.get(collection, id)
+        return current if current is not None and _applied(patch, current) else None
 
     def delete(self, collection: str, id: str) -> None:
         """``DELETE``; a record that is already gone (404/410) is fine."""
@@ -473,6 +588,197 @@ class WebshopClient:
         if response.status_code in (404, 410):
             return
         self._raise_for(response, f"DELETE {path}")
+
+    # ----------------------------------------------------------------- batch writes
+    def capabilities(self) -> dict[str, Any]:
+        """The shop's optional features (``GET /capabilities``), asked once per client.
+
+        A shop without the document (404, 405, 501), or whose document is not a JSON
+        object, has none: ``{}``. So has a shop that answers it only with 5xx after every
+        retry (an optional feature must not stop a sync; its writes go one by one).
+        Raises :class:`WebshopAuthError` on 401/403 and :class:`WebshopUnavailable` when
+        the shop cannot be reached at all (nothing is remembered then).
+        """
+        with self._capabilities_lock:
+            if self._capabilities is None:
+                self._capabilities = self._read_capabilities()
+            return self._capabilities
+
+    def _read_capabilities(self) -> dict[str, Any]:
+        try:
+            response = self._send("GET", "/capabilities")
+        except WebshopUnavailable as exc:
+            if exc.status is None:
+                raise
+            log.warning("webshop.capabilities_failing", status=exc.status)
+            return {}
+        if response.status_code in NO_SUCH_OPERATION:
+            return {}
+        if response.status_code in (401, 403):
+            self._raise_for(response, "GET /capabilities")
+        try:
+            body = response.json() if response.status_code == 200 else None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        if not isinstance(body, dict):
+            log.warning("webshop.capabilities_unreadable", status=response.status_code)
+            return {}
+        return body
+
+    def batch_size(self) -> int | None:
+        """Items per batch request: the shop's ``max_items``, at most ``max_batch_items``;
+        None when the shop offers no batch writes."""
+        batch = self.capabilities().get("batch")
+        limit = batch.get("max_items") if isinstance(batch, dict) else None
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            return None
+        return min(limit, self.max_batch_items)
+
+    def write_many(self, collection: str, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
+        """Create and update many records in as few requests as the shop allows.
+
+        With batch support (:meth:`batch_size`), consecutive ops go as
+        ``POST /{collection}/batch`` of at most ``batch_size()`` items and about
+        ``max_batch_bytes`` each; without it, as single requests (several in flight when
+        no two ops touch one record or share a key, in order otherwise). The outcomes
+        come in the order of ``ops``: the record written (a replayed create's record
+        too), or the exception the single :meth:`create`/:meth:`update` would have
+        raised for that op (:class:`WebshopValidationError`, :class:`WebshopConflict`,
+        :class:`WebshopPreconditionFailed`, :class:`WebshopNotFound`,
+        :class:`WebshopGone`, …), so a caller can put aside just that record.
+
+        A whole batch that times out or answers 5xx is retried as it is: every create
+        carries its idempotency key (a replay answers the record made the first time),
+        and an update with ``if_match`` that then answers 412 is checked against the
+        record as :meth:`update` does. When the shop refuses the token or cannot be
+        reached (after every retry), that op and every later one get that error
+        (:class:`WebshopAuthError`, :class:`WebshopUnavailable`): their fate is unknown
+        or they were not sent; writing them again later is safe.
+
+        Raises ``ValueError`` (before sending anything) for an unknown collection, a
+        malformed idempotency key or id.
+        """
+        _check_collection(collection)
+        for op in ops:
+            if isinstance(op, CreateOp):
+                if not re.fullmatch(r"[!-~]{1,255}", op.idempotency_key or ""):
+                    raise ValueError("idempotency_key must be 1..255 visible ASCII characters")
+            else:
+                _id(op.id)
+        if not ops:
+            return []
+        try:
+            size = self.batch_size()
+        except (WebshopAuthError, WebshopUnavailable) as exc:
+            return [_again(exc) for _ in ops]
+        if size is None:
+            return self._write_singly(collection, ops)
+        outcomes: list[WriteOutcome] = []
+        for chunk in _chunks(ops, size, self.max_batch_bytes):
+            if self.batch_size() is None:  # the shop stopped offering batches
+                outcomes += self._write_singly(collection, [op for op, _ in chunk])
+                continue
+            try:
+                outcomes += self._write_batch(collection, chunk)
+            except (WebshopAuthError, WebshopUnavailable) as exc:
+                outcomes += [_again(exc) for _ in ops[len(outcomes) :]]
+                break
+        return outcomes
+
+    def _write_batch(
+        self, collection: str, chunk: list[tuple[WriteOp, dict[str, Any]]]
+    ) -> list[WriteOutcome]:
+        """One ``POST /{collection}/batch``; the outcome of each item, in order."""
+        path = f"/{collection}/batch"
+        what = f"POST {path}"
+        retried = threading.Event()
+        response = self._send(
+            "POST", path, json_body={"items": [item for _, item in chunk]}, on_retry=retried.set
+        )
+        ops = [op for op, _ in chunk]
+        if response.status_code in NO_SUCH_OPERATION:
+            log.warning("webshop.batch_withdrawn", status=response.status_code)
+            with self._capabilities_lock:
+                self._capabilities = {}
+            return self._write_singly(collection, ops)
+        if response.status_code == 413 and len(chunk) > 1:  # too large for the shop: halve
+            half = len(chunk) // 2
+            return self._write_batch(collection, chunk[:half]) + self._write_batch(
+                collection, chunk[half:]
+            )
+        if response.status_code == 413:
+            return self._write_singly(collection, ops)
+        if response.status_code in (401, 403):
+            self._raise_for(response, what)
+        if response.status_code != 200:
+            error = self._error_for(
+                response.status_code, self._problem(response), what, response.reason_phrase
+            )
+            return [_again(error) for _ in ops]
+        try:
+            body = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        results = body.get("results") if isinstance(body, dict) else None
+        if not isinstance(results, list) or len(results) != len(ops):
+            count = len(results) if isinstance(results, list) else "no"
+            error = WebshopError(
+                f"{what}: the answer has {count} results for {len(ops)} items", status=200
+            )
+            return [_again(error) for _ in ops]
+        return [
+            self._item_outcome(collection, op, result, retried.is_set())
+            for op, result in zip(ops, results, strict=True)
+        ]
+
+    def _item_outcome(
+        self, collection: str, op: WriteOp, result: Any, retried: bool
+    ) -> WriteOutcome:
+        path = f"/{collection}"
+        what = f"POST {path}" if isinstance(op, CreateOp) else f"PATCH {path}/{op.id}"
+        status = result.get("status") if isinstance(result, dict) else None
+        if not isinstance(status, int) or isinstance(status, bool):
+            return WebshopError(f"{what} (in a batch): a result without a status: {result!r}")
+        assert isinstance(result, dict)
+        if 200 <= status < 300:
+            record = result.get("record")
+            if isinstance(record, dict):
+                return record
+            return WebshopError(
+                f"{what} (in a batch): HTTP {status} without a record", status=status
+            )
+        problem = result.get("problem")
+        error = self._error_for(status, problem if isinstance(problem, dict) else {}, what)
+        if isinstance(error, WebshopPreconditionFailed) and retried and isinstance(op, UpdateOp):
+            try:
+                current = self._applied_already(collection, op.id, op.patch)
+            except WebshopError:
+                current = None
+            if current is not None:
+                return current
+        return error
+
+    def _write_singly(self, collection: str, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
+        """The fallback: one request per op, the same outcomes as a batch."""
+        stop: list[WebshopError] = []
+
+        def one(op: WriteOp) -> WriteOutcome:
+            if stop:
+                return _again(stop[0])
+            try:
+                if isinstance(op, CreateOp):
+                    return self.create(collection, op.body, op.idempotency_key)
+                return self.update(collection, op.id, op.patch, if_match=op.if_match)
+            except (WebshopAuthError, WebshopUnavailable) as exc:
+                stop.append(exc)
+                return exc
+            except WebshopError as exc:
+                return exc
+
+        if self.fallback_concurrency == 1 or len(ops) == 1 or not _independent(ops):
+            return [one(op) for op in ops]
+        with ThreadPoolExecutor(max_workers=self.fallback_concurrency) as pool:
+            return list(pool.map(one, ops))
 
     def probe_write(self, collection: str) -> str:
         """Prove the write path without changing data (used by ``shopsync check``).
