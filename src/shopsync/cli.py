@@ -122,11 +122,17 @@ def init(
 
 
 @app.command("check")
-def check(config: ConfigOpt = DEFAULT_CONFIG) -> None:
-    """Connect to webCRM and the webshop; show per datatype what can be read and written."""
+def check(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the result as JSON (for scripts).")
+    ] = False,
+) -> None:
+    """Connect to webCRM and the webshop; show per datatype what can be read and written,
+    and which records a first sync would put aside, and why (nothing is written)."""
     from shopsync.checks import run_check
 
-    raise typer.Exit(run_check(config))
+    raise typer.Exit(run_check(config, as_json=as_json))
 
 
 def _register_sync_commands() -> None:
