@@ -286,6 +286,48 @@ def test_a_malformed_batch_answer_fails_each_op() -> None:
     assert all(isinstance(o, WebshopError) and "1 results for 2 items" in str(o) for o in out)
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_a_record_no_request_can_carry_fails_alone(shop: RunningServer, mode: str) -> None:
+    offer(shop, mode)
+    with client(shop) as c:
+        a = c.create("customers", {"name": "A"}, key())
+        ops: list[WriteOp] = [
+            CreateOp({"name": "fine"}, key()),
+            CreateOp({"name": "bad \ud83d"}, key()),
+            UpdateOp(a["id"], {"billing_address": {"city": "x\udc00"}, "phone": "1"}),
+            UpdateOp(a["id"], {"phone": "2"}),
+        ]
+        out = c.write_many("customers", ops)
+    assert [type(o).__name__ for o in out] == [
+        "dict", "WebshopValidationError", "WebshopValidationError", "dict"
+    ]  # fmt: skip
+    assert [e.field for e in out[1].errors] == ["name"]  # type: ignore[union-attr]
+    assert [e.field for e in out[2].errors] == ["billing_address.city"]  # type: ignore[union-attr]
+    assert "not sent" in str(out[1]) and isinstance(out[3], dict) and out[3]["version"] == 2
+
+
+def test_a_batch_refused_whole_is_written_op_by_op() -> None:
+    """E.g. the shop lowered max_items after the client read it: a 422 for the batch says
+    nothing about the records, so each is sent alone (mock transport)."""
+    paths: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        paths.append(request.url.path)
+        if request.url.path == "/capabilities":
+            return httpx.Response(200, json={"batch": {"max_items": 100}})
+        if request.url.path == "/customers/batch":
+            problem = {"status": 422, "errors": [{"field": "items", "message": "at most 2"}]}
+            return httpx.Response(422, json=problem)
+        name = json.loads(request.content)["name"]
+        return httpx.Response(201, json={"id": f"cus_{name}"})
+
+    with WebshopClient("http://shop.test", "t", transport=httpx.MockTransport(handler)) as c:
+        out = c.write_many("customers", [CreateOp({"name": n}, n) for n in "abc"])
+    assert [o["id"] for o in out if isinstance(o, dict)] == ["cus_a", "cus_b", "cus_c"]
+    assert sorted(paths) == ["/capabilities", "/customers", "/customers", "/customers",
+                             "/customers/batch"]  # fmt: skip
+
+
 def test_endpoint_keys_keep_batches_apart() -> None:
     assert endpoint_key("POST", "/customers/batch") == "POST /customers/batch"
     assert endpoint_key("PATCH", "/customers/cus_1") == "PATCH /customers/{id}"

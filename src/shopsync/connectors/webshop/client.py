@@ -245,6 +245,28 @@ def _chunks(
         yield chunk
 
 
+def _unsendable(value: Any, loc: tuple[str | int, ...]) -> list[FieldError]:
+    """Strings (values and member names) that are not valid Unicode (a lone surrogate),
+    named as the shop would name them (``lines[1].sku``): no JSON request can carry them."""
+    found: list[FieldError] = []
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            found += _unsendable(key, (*loc, str(key))) + _unsendable(item, (*loc, str(key)))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found += _unsendable(item, (*loc, index))
+    elif isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            path = "".join(
+                f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc
+            ).lstrip(".")
+            path = path.encode("utf-8", "backslashreplace").decode("utf-8")
+            found.append(FieldError(path, "is not valid Unicode (lone surrogate)"))
+    return found
+
+
 def _independent(ops: Sequence[WriteOp]) -> bool:
     """No two ops touch one record or share a key (so their order cannot matter)."""
     seen: set[tuple[str, str]] = set()
@@ -645,7 +667,9 @@ class WebshopClient:
         too), or the exception the single :meth:`create`/:meth:`update` would have
         raised for that op (:class:`WebshopValidationError`, :class:`WebshopConflict`,
         :class:`WebshopPreconditionFailed`, :class:`WebshopNotFound`,
-        :class:`WebshopGone`, …), so a caller can put aside just that record.
+        :class:`WebshopGone`, …), so a caller can put aside just that record. An op
+        with a string no JSON request can carry (a lone surrogate) is not sent and gets
+        the :class:`WebshopValidationError` the shop would answer, naming the field.
 
         A whole batch that times out or answers 5xx is retried as it is: every create
         carries its idempotency key (a replay answers the record made the first time),
@@ -653,7 +677,8 @@ class WebshopClient:
         record as :meth:`update` does. When the shop refuses the token or cannot be
         reached (after every retry), that op and every later one get that error
         (:class:`WebshopAuthError`, :class:`WebshopUnavailable`): their fate is unknown
-        or they were not sent; writing them again later is safe.
+        or they were not sent; writing them again later is safe. A batch the shop refuses
+        as a whole with another 4xx (its records unjudged) is written op by op instead.
 
         Raises ``ValueError`` (before sending anything) for an unknown collection, a
         malformed idempotency key or id.
@@ -665,6 +690,28 @@ class WebshopClient:
                     raise ValueError("idempotency_key must be 1..255 visible ASCII characters")
             else:
                 _id(op.id)
+        if not ops:
+            return []
+        outcomes: list[WriteOutcome | None] = [None] * len(ops)
+        sendable: list[int] = []
+        for index, op in enumerate(ops):
+            bad = _unsendable(op.body if isinstance(op, CreateOp) else op.patch, ())
+            if bad:  # cannot be encoded as JSON text: not sent, refused as the shop would
+                what = (
+                    f"POST /{collection}"
+                    if isinstance(op, CreateOp)
+                    else f"PATCH /{collection}/{op.id}"
+                )
+                listed = "; ".join(str(e) for e in bad)
+                outcomes[index] = WebshopValidationError(f"{what}: not sent: {listed}", errors=bad)
+            else:
+                sendable.append(index)
+        written = self._write_sendable(collection, [ops[i] for i in sendable])
+        for index, outcome in zip(sendable, written, strict=True):
+            outcomes[index] = outcome
+        return [o for o in outcomes if o is not None]
+
+    def _write_sendable(self, collection: str, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
         if not ops:
             return []
         try:
@@ -710,6 +757,16 @@ class WebshopClient:
             return self._write_singly(collection, ops)
         if response.status_code in (401, 403):
             self._raise_for(response, what)
+        if 400 <= response.status_code < 500:
+            # The batch as such was refused (say max_items was lowered meanwhile), which
+            # says nothing about its records: each gets the answer to its own request.
+            problem = self._problem(response)
+            log.warning(
+                "webshop.batch_refused",
+                status=response.status_code,
+                detail=self._scrub(str(problem.get("detail", "")))[:200],
+            )
+            return self._write_singly(collection, ops)
         if response.status_code != 200:
             error = self._error_for(
                 response.status_code, self._problem(response), what, response.reason_phrase
