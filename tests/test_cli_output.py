@@ -158,6 +158,7 @@ def test_listings_are_complete_and_markup_free_when_piped(world: World) -> None:
     assert "…" not in plan.stdout
     created = lines_with(plan.stdout, f"webshop:{world.long_city_customer}")
     assert created, plan.stdout  # the full webshop id, on one line
+    assert all("\tLange Adresse GmbH\t" in line for line in created), created  # its label
 
     run = shopsync("sync", "-c", cfg, env=SECRETS)
     assert run.returncode == 5, run.stderr  # finished with problems: records put aside

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -32,7 +32,9 @@ from rich.table import Table
 from rich.text import Text
 
 from shopsync.checks import EXIT_AUTH, EXIT_CONFIG, EXIT_FAILED, EXIT_PROBLEMS, EXIT_UNREACHABLE
-from shopsync.config.model import Config, Datatype
+from shopsync.config.model import Datatype
+from shopsync.engine.labels import record_label as record_label  # re-exported
+from shopsync.engine.labels import snapshot_label, text
 from shopsync.engine.report import RunReport
 from shopsync.logs import scrub
 
@@ -138,52 +140,7 @@ def _iso(at: datetime | None) -> str | None:
     return at.isoformat() if at is not None else None
 
 
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, default=str)
-    return " ".join(str(value).split())
-
-
-def record_label(
-    config: Config, datatype: Datatype | str, system: str, data: Mapping[str, Any] | None
-) -> str:
-    """A human label for a record, from its data as one side sent it.
-
-    Customers: the name; products: SKU and name; orders: the number (else the
-    description); order lines: SKU and description. ``""`` when there is nothing.
-    """
-    if not data:
-        return ""
-    dt, f = Datatype(datatype), config.fields
-    if system == "webcrm":
-        keys = {
-            Datatype.customers: ("OrganisationName",),
-            Datatype.products: (f.product_sku, f.product_name),
-            Datatype.orders: ("OpportunityNumber", "OpportunityDescription"),
-            Datatype.order_lines: (f.line_sku, f.line_description),
-        }[dt]
-    else:
-        keys = {
-            Datatype.customers: ("name",),
-            Datatype.products: ("sku", "name"),
-            Datatype.orders: ("order_number", "notes"),
-            Datatype.order_lines: ("sku", "description"),
-        }[dt]
-    parts = [text for key in keys if (text := _text(data.get(key)))]
-    if dt is Datatype.orders:
-        parts = parts[:1]
-    return " · ".join(parts)
-
-
-def snapshot_label(config: Config, datatype: Datatype, props: Mapping[str, Any] | None) -> str:
-    """A link's label from its last agreed values (property names are webshop paths)."""
-    values = {}
-    for prop, pair in (props or {}).items():
-        if isinstance(pair, dict):
-            values[prop] = pair.get("s") if pair.get("s") not in (None, "") else pair.get("c")
-    return record_label(config, datatype, "webshop", values)
+_text = text
 
 
 # --------------------------------------------------------------------------- wiring
@@ -648,8 +605,11 @@ def print_report(report: RunReport, *, plan: bool = False) -> None:
         listings.append(
             Listing(
                 f"plan ({len(report.plan)})",
-                ("datatype", "action", "target", "record", "detail"),
-                [(ln.datatype, ln.action, ln.target, ln.record, ln.detail) for ln in report.plan],
+                ("datatype", "action", "target", "record", "label", "detail"),
+                [
+                    (ln.datatype, ln.action, ln.target, ln.record, ln.label, ln.detail)
+                    for ln in report.plan
+                ],
             )
         )
     cols = (

@@ -315,11 +315,12 @@ def test_persistent_failure_gives_up_with_a_clear_error(crm: RunningServer) -> N
 
 def test_unreachable_host() -> None:
     client = WebcrmClient(
-        f"http://127.0.0.1:{free_port()}", AUTH_CODE, max_retries=1, backoff_max=0.1,
-        limiter=SlidingWindowLimiter(limit=10),
+        f"http://crmuser:CRMPASSWORD@127.0.0.1:{free_port()}", AUTH_CODE, max_retries=1,
+        backoff_max=0.1, limiter=SlidingWindowLimiter(limit=10),
     )  # fmt: skip
-    with client, pytest.raises(WebcrmUnavailable, match="cannot reach webCRM"):
+    with client, pytest.raises(WebcrmUnavailable, match="cannot reach webCRM") as info:
         client.login()
+    assert "CRMPASSWORD" not in str(info.value) and "crmuser:***@" in str(info.value)
 
 
 # --------------------------------------------------------------------------- writes

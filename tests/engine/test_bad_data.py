@@ -162,7 +162,7 @@ def test_a_product_deleted_and_created_again_with_its_sku_takes_back_the_webshop
     assert env.shop_get("products", shop_id)["active"] is False
     new = env.crm_create("Product", crm_product("SKU-7", "Reol, ny", ProductPrice=99.0))
     report = env.sync()
-    assert report.stats[P].put_aside == 0, put_aside(env)
+    assert report.stats[P].put_aside == 0, [e.reason for e in put_aside(env)]
     link = env.link(P, webcrm=new)
     assert link is not None and link.webshop_id == shop_id
     product = env.shop_get("products", shop_id)

@@ -85,3 +85,30 @@ def test_values_that_are_no_vat_number_never_merge(env: Env) -> None:
     assert env.shop_get("customers", shop["id"])["name"] == "Delta Shop"
     assert env.link(CUS, webcrm=crm_id).webshop_id != shop["id"]
     assert env.sync().writes == 0
+
+
+def test_a_linked_branch_still_makes_its_vat_number_ambiguous(env: Env) -> None:
+    """The keys of linked records are kept: a VAT number that a linked pair holds is a
+    branch number, and a new branch is not merged into another branch's customer by it."""
+    copenhagen = env.crm_create(
+        "Organisation",
+        org("Acme Copenhagen", OrganisationPostCode="1000", OrganisationCity="København",
+            OrganisationWww=None),
+    )  # fmt: skip
+    env.sync()  # created in the webshop: the pair holds DK12345678
+    aarhus_shop = env.shop_create(
+        "customers",
+        customer("Acme Aarhus", vat_number="DK12345678", website=None,
+                 billing_address=_address("Aarhus", "8000")),
+    )  # fmt: skip
+    odense = env.crm_create(
+        "Organisation",
+        org("Acme Odense", OrganisationPostCode="5000", OrganisationCity="Odense",
+            OrganisationWww=None),
+    )  # fmt: skip
+    env.sync()
+    assert env.shop_get("customers", aarhus_shop["id"])["name"] == "Acme Aarhus"
+    assert env.crm_get("Organisation", odense)["OrganisationName"] == "Acme Odense"
+    odense_link = env.link(CUS, webcrm=odense)
+    assert odense_link is None or odense_link.webshop_id != aarhus_shop["id"]
+    assert env.link(CUS, webcrm=copenhagen) is not None

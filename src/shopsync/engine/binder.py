@@ -21,6 +21,7 @@ class Binder:
         self.session = session
         self._config = config
         self._skus: dict[str, str] | None = None
+        self._retired: dict[str, int] | None = None
 
     @property
     def config(self) -> Config:
@@ -80,19 +81,23 @@ class Binder:
         """The link of a webshop product deactivated because its webCRM product was
         deleted (rule 5), whose SKU is ``sku``: it still holds the SKU in the shop, so a
         webCRM product created again with it takes that product back instead of a
-        create the shop must refuse (409)."""
-        rows = self.session.execute(
-            select(Link, Snapshot.props)
-            .join(Snapshot, Snapshot.link_id == Link.id)
-            .where(Link.datatype == Datatype.products.value, Link.state == "webcrm_deleted")
-            .order_by(Link.updated_at.desc())
-        )
-        for link, props in rows.tuples():
-            pair = (props or {}).get("sku") or {}
-            if sku in (pair.get("s"), pair.get("c")):
-                found: Link = link
-                return found
-        return None
+        create the shop must refuse (409). Read once per run (usually none)."""
+        if self._retired is None:
+            self._retired = {}
+            rows = self.session.execute(
+                select(Link.id, Snapshot.props)
+                .join(Snapshot, Snapshot.link_id == Link.id)
+                .where(Link.datatype == Datatype.products.value, Link.state == "webcrm_deleted")
+                .order_by(Link.updated_at)
+            )
+            for link_id, props in rows.tuples():
+                pair = (props or {}).get("sku") or {}
+                for value in (pair.get("c"), pair.get("s")):
+                    if value:
+                        self._retired[str(value)] = link_id  # the latest wins
+        link_id = self._retired.pop(sku, None)
+        link = self.session.get(Link, link_id) if link_id is not None else None
+        return link if link is not None and link.state == "webcrm_deleted" else None
 
     def remember_sku(self, sku: str | None, webshop_id: str) -> None:
         """Keep the SKU index current when a product link is made during a run."""

@@ -45,6 +45,8 @@ class PlanLine:
     """The system written to (or ``-``)."""
     record: str
     detail: str = ""
+    label: str = ""
+    """The record's name, SKU or number, beside its id (:mod:`engine.labels`)."""
 
 
 @dataclass

@@ -35,6 +35,7 @@ from shopsync.config.model import Config, Datatype, ShareConfig
 from shopsync.engine import hygiene, intents
 from shopsync.engine.binder import Binder
 from shopsync.engine.differ import Decision, Props, Side, decide, snapshot_after
+from shopsync.engine.labels import record_label, snapshot_label
 from shopsync.engine.mapping.base import LinkMapping, MappingError, Unresolved
 from shopsync.engine.mapping.orders import is_won
 from shopsync.engine.matching import Matcher, Outcome
@@ -187,7 +188,6 @@ class Engine:
         self._crm_queue: list[Item] = []
         self._line_sent: dict[int, int] = {}
         self._line_results: dict[int, list[_Outcome]] = {}
-        self._deferred_keys: dict[tuple[str, str], list[str]] = {}
         self._deferred_intents: dict[tuple[str, str], list[str]] = {}
         self._pf_links: dict[tuple[str, str], Link | None] = {}
         self._pf_snaps: dict[int, Snapshot | None] = {}
@@ -272,14 +272,11 @@ class Engine:
     def _commit(self) -> None:
         """Commit (or, in a dry run, only flush: everything is rolled back at the end).
 
-        Merge keys and intents of records linked since the last commit are deleted here,
-        one statement per kind, in the same transaction as the links.
+        Intents of records linked since the last commit are deleted here, in one
+        statement per datatype and side, in the same transaction as the links.
         """
-        for (dt, system), ids in self._deferred_keys.items():
-            repo.clear_merge_keys_many(self.s, dt, system, ids)
         for (dt, system), ids in self._deferred_intents.items():
             repo.clear_intents_many(self.s, dt, system, ids)
-        self._deferred_keys.clear()
         self._deferred_intents.clear()
         if self.dry_run:
             self.s.flush()
@@ -376,8 +373,6 @@ class Engine:
                 parse_time(source.get("updated_at")) if source else None,
                 version if isinstance(version, int) else None,
             )  # fmt: skip
-            self._deferred_keys.setdefault((dt.value, WEBCRM), []).append(crm_id)
-            self._deferred_keys.setdefault((dt.value, WEBSHOP), []).append(shop_id)
         self._deferred_intents.setdefault((dt.value, WEBSHOP), []).append(shop_id)
         stats.created_in_webcrm += 1
         stats.updates_to_webcrm += 1
@@ -434,8 +429,32 @@ class Engine:
         """webCRM refused these creates: nothing landed, nothing to resolve later."""
         repo.unsend_intents(self.s, dt.value, list(shop_ids))
 
-    def _plan(self, dt: Datatype, action: str, target: str, record: str, detail: str = "") -> None:
-        self.report.plan.append(PlanLine(dt.value, action, target, record, detail))
+    def _plan(
+        self,
+        dt: Datatype,
+        action: str,
+        target: str,
+        record: str,
+        detail: str = "",
+        *,
+        data: Mapping[str, Any] | None = None,
+        system: str = WEBCRM,
+        item: Item | None = None,
+        link: Link | None = None,
+    ) -> None:
+        """One line of the plan/report; ``data`` (as ``system`` sent it), ``item`` or
+        ``link`` give the record's label (name, SKU or number)."""
+        label = ""
+        if item is not None:
+            label = record_label(self.config, dt, WEBCRM, item.c_raw) or record_label(
+                self.config, dt, WEBSHOP, item.s_raw
+            )
+        elif data is not None:
+            label = record_label(self.config, dt, system, data)
+        elif link is not None:
+            snap = self._snapshot_for(link) if link.id is not None else None
+            label = snapshot_label(self.config, dt, snap.props if snap else None)
+        self.report.plan.append(PlanLine(dt.value, action, target, record, detail, label))
 
     # ----------------------------------------------------------------------- staging
     def _stage(self, dt: Datatype, *, full: bool) -> None:
@@ -537,7 +556,7 @@ class Engine:
             return True
         repo.put_aside(self.s, dt.value, system, rid, why, fp, hygiene.cleaned(rec))
         self.report.stats[dt].put_aside += 1
-        self._plan(dt, "put-aside", other(system), f"{system}:{rid}", why)
+        self._plan(dt, "put-aside", other(system), f"{system}:{rid}", why, data=rec, system=system)
         log.warning("record put aside as read", datatype=dt.value, system=system, id=rid)
         return True
 
@@ -557,22 +576,25 @@ class Engine:
         self._staging.append((rid, updated, data, parent))
 
     def _flush_stage(self, dt: Datatype, system: str) -> None:
-        """Stage the collected page and store merge keys of records not linked yet."""
+        """Stage the collected page and refresh the merge keys of its records.
+
+        Linked records keep their keys: a VAT number a linked pair holds is still a
+        branch number that makes a new record's match ambiguous (docs/mapping.md,
+        "What the engine's look-up must report"). A deleted record's keys go.
+        """
         page, self._staging = self._staging, []
         if not page:
             return
         repo.stage_page(self.s, dt.value, system, page)
         if dt is Datatype.order_lines:
             return
-        ids = [rid for rid, _, data, _ in page if data is not None]
-        linked = repo.linked_ids(self.s, dt.value, system, ids)
-        had_keys = repo.merge_key_owners(self.s, dt.value, system, ids)
+        had_keys = repo.merge_key_owners(self.s, dt.value, system, [rid for rid, *_ in page])
         for rid, _, data, _ in page:
-            if data is None or rid in linked:
-                continue
             if rid in had_keys:
                 repo.clear_merge_keys(self.s, dt.value, system, rid)
-            repo.add_merge_keys(self.s, dt.value, system, rid, self.matcher.keys(dt, system, data))
+            if data is not None:
+                keys = self.matcher.keys(dt, system, data)
+                repo.add_merge_keys(self.s, dt.value, system, rid, keys)
 
     # -------------------------------------------------------------------- processing
     def _process(self, dt: Datatype) -> None:
@@ -614,7 +636,10 @@ class Engine:
     def _wait(self, batch: Batch, row: InboxRecord, reason: str) -> None:
         batch.claim(row)
         if row.waiting_reason is None:
-            self._plan(Datatype(row.datatype), "wait", "-", f"{row.system}:{row.record_id}", reason)
+            self._plan(
+                Datatype(row.datatype), "wait", "-", f"{row.system}:{row.record_id}", reason,
+                data=row.data, system=row.system,
+            )  # fmt: skip
         row.waiting_reason = reason
         row.attempts += 1
 
@@ -691,6 +716,12 @@ class Engine:
             created = parse_time(row.data.get("created_at"))
             if created is None or created >= self._replays_since:
                 self._wait(batch, row, "new in the webshop while an interrupted create is redone")
+                return
+        if dt is Datatype.products and system == WEBCRM:
+            sku = self.maps[dt].webcrm_values(row.data).get("sku")
+            retired = self.binder.retired_product(str(sku)) if sku else None
+            if retired is not None:  # the shop's product with this SKU: its own, deleted
+                self._take_back(dt, row, retired, batch)
                 return
         match = self._find_match(dt, row, batch)
         if isinstance(match, _Hold) and match.aside:
@@ -889,7 +920,12 @@ class Engine:
             self.report.stats[dt].conflicts += len(d.conflicts)
             for prop, winner in sorted(d.conflicts.items()):
                 self._plan(
-                    dt, "conflict", winner, self._label(item), f"{prop}: {winner} was edited last"
+                    dt,
+                    "conflict",
+                    winner,
+                    self._label(item),
+                    f"{prop}: {winner} was edited last",
+                    item=item,
                 )
         if dt is Datatype.orders and item.crm_body is not None:
             self._erp_fields(item.crm_body)
@@ -905,12 +941,6 @@ class Engine:
     def _plan_create(self, dt: Datatype, row: InboxRecord, batch: Batch) -> None:
         mapping = self.maps[dt]
         assert row.data is not None
-        if dt is Datatype.products and row.system == WEBCRM:
-            sku = mapping.webcrm_values(row.data).get("sku")
-            retired = self.binder.retired_product(str(sku)) if sku else None
-            if retired is not None:
-                self._take_back(dt, row, retired, batch)
-                return
         item = Item(dt, row.system, created_by=row.system)
         try:
             if row.system == WEBCRM:
@@ -961,6 +991,7 @@ class Engine:
         self._plan(
             dt, "link", "-", self._label(item),
             f"takes back the webshop product of deleted webCRM product {old} (same SKU)",
+            item=item,
         )  # fmt: skip
         batch.items.append(item)
 
@@ -1013,7 +1044,7 @@ class Engine:
             self.s, lines_dt.value, WEBCRM, rid, reason, repo.fingerprint(rec), dict(rec)
         )
         self.report.stats[lines_dt].put_aside += 1
-        self._plan(lines_dt, "put-aside", WEBSHOP, f"webcrm:{rid}", reason)
+        self._plan(lines_dt, "put-aside", WEBSHOP, f"webcrm:{rid}", reason, data=rec)
 
     def _drop_refused_new_lines(self, item: Item, exc: Exception) -> bool:
         """A new order refused only for some of its lines: put those lines aside and leave
@@ -1059,15 +1090,18 @@ class Engine:
         fp = "" if retry else self._fingerprint(dt, item.source, data or {})
         repo.put_aside(self.s, dt.value, item.source, rid, reason, fp, data)
         self.report.stats[dt].put_aside += 1
-        self._plan(dt, "put-aside", other(item.source), f"{item.source}:{rid}", reason)
+        self._plan(
+            dt, "put-aside", other(item.source), f"{item.source}:{rid}", reason,
+            data=data, system=item.source,
+        )  # fmt: skip
         self._done(batch, *item.rows)
         self._done(batch, *item.line_rows)
 
     def _plan_delete(self, dt: Datatype, row: InboxRecord, link: Link | None, batch: Batch) -> None:
         """Rule 5."""
         stats = self.report.stats[dt]
+        repo.clear_merge_keys(self.s, dt.value, row.system, row.record_id)
         if link is None or link.state != "active":
-            repo.clear_merge_keys(self.s, dt.value, row.system, row.record_id)
             self._done(batch, row)
             return
         if row.system == WEBCRM and dt is Datatype.products:
@@ -1077,13 +1111,15 @@ class Engine:
                 item.shop_body = {"active": False}
             link.state = "webcrm_deleted"
             stats.deleted += 1
-            self._plan(dt, "deactivate", WEBSHOP, link.webshop_id, "deleted in webCRM")
+            self._plan(dt, "deactivate", WEBSHOP, link.webshop_id, "deleted in webCRM", link=link)
             batch.items.append(item)
             return
         if row.system == WEBSHOP:
             link.state = "webshop_deleted"
             stats.deleted += 1
-            self._plan(dt, "unlink", "-", self._label_link(link), "deleted in the webshop")
+            self._plan(
+                dt, "unlink", "-", self._label_link(link), "deleted in the webshop", link=link
+            )
             if dt is Datatype.orders:
                 for child in repo.children(self.s, link):
                     child.state = "webshop_deleted"
@@ -1091,7 +1127,12 @@ class Engine:
                     item = Item(dt, WEBSHOP, link=link, s_row=row, crm_id=link.webcrm_id)
                     item.crm_body = {"OpportunityLostDate": format_time(datetime.now(UTC))}
                     self._plan(
-                        dt, "mark lost", WEBCRM, link.webcrm_id, "order deleted in the webshop"
+                        dt,
+                        "mark lost",
+                        WEBCRM,
+                        link.webcrm_id,
+                        "order deleted in the webshop",
+                        link=link,
                     )
                     batch.items.append(item)
                     return
@@ -1206,7 +1247,9 @@ class Engine:
 
         label = item.shop_id or (item.crm_id and f"from webcrm:{item.crm_id}") or "?"
         action = "create" if item.shop_create else "update"
-        self._plan(dt, action, WEBSHOP, str(label), ", ".join(sorted(_flat(item.shop_body))))
+        self._plan(
+            dt, action, WEBSHOP, str(label), ", ".join(sorted(_flat(item.shop_body))), item=item
+        )
         if self.dry_run:
             item.s_after = None
             return
@@ -1269,6 +1312,7 @@ class Engine:
         self._plan(
             dt, "gone", WEBSHOP, self._label(item),
             f"HTTP {status} on update: handled as deleted in the webshop",
+            item=item,
         )  # fmt: skip
         self._another_pass = True
         batch = Batch()
@@ -1310,7 +1354,7 @@ class Engine:
             records.append(body)
             action = "create" if item.crm_create else "update"
             label = item.crm_id or f"from webshop:{item.shop_id}"
-            self._plan(dt, action, WEBCRM, str(label), ", ".join(sorted(item.crm_body)))
+            self._plan(dt, action, WEBCRM, str(label), ", ".join(sorted(item.crm_body)), item=item)
         if self.dry_run:
             return
 
@@ -1417,11 +1461,11 @@ class Engine:
                 flush=dt is Datatype.orders,
             )  # fmt: skip
             item.link = link
-            self._deferred_keys.setdefault((dt.value, WEBCRM), []).append(item.crm_id)
-            self._deferred_keys.setdefault((dt.value, WEBSHOP), []).append(item.shop_id)
             if item.created_by == "merge":
                 stats.linked_by_merge += 1
-                self._plan(dt, "link", "-", self._label(item), "matched by merge criteria")
+                self._plan(
+                    dt, "link", "-", self._label(item), "matched by merge criteria", item=item
+                )
         if item.shop_create:
             stats.created_in_webshop += 1
             stats.updates_to_webshop += 1
@@ -1583,7 +1627,10 @@ class Engine:
                         self.s.delete(row)
                     else:
                         if row.waiting_reason is None:
-                            self._plan(lines_dt, "wait", "-", f"webcrm:{row.record_id}", reason)
+                            self._plan(
+                                lines_dt, "wait", "-", f"webcrm:{row.record_id}", reason,
+                                data=row.data,
+                            )  # fmt: skip
                         row.waiting_reason = reason
         self._commit()
         for n, (_opp, (order_link, shop_raw)) in enumerate(sorted(pairs.items()), start=1):
@@ -2091,7 +2138,9 @@ class Engine:
                 repo.fingerprint(row.data), row.data,
             )  # fmt: skip
             self.report.stats[lines_dt].put_aside += 1
-            self._plan(lines_dt, "put-aside", WEBSHOP, f"webcrm:{row.record_id}", reason)
+            self._plan(
+                lines_dt, "put-aside", WEBSHOP, f"webcrm:{row.record_id}", reason, data=row.data
+            )
             if before is None:
                 dropped.add(id(target))
             else:

@@ -53,6 +53,7 @@ from tenacity import (
 from shopsync.connectors.webcrm.fieldspec import EntitySpec
 from shopsync.connectors.webcrm.queries import entity_spec, updated_since_script
 from shopsync.connectors.webcrm.ratelimit import SlidingWindowLimiter, shared_limiter
+from shopsync.logs import mask_url
 
 if TYPE_CHECKING:
     from shopsync.config.model import WebcrmConfig
@@ -289,7 +290,7 @@ class WebcrmClient:
         for secret in secrets:
             if secret and len(secret) >= 4:
                 text = text.replace(secret, "***")
-        return text
+        return mask_url(text)
 
     def _message(self, response: httpx.Response) -> str:
         """The server's error text (``Message``/``Error``/plain body), scrubbed, short."""
@@ -520,7 +521,7 @@ class WebcrmClient:
                     f"not resent, as its records may have landed"
                 ) from None
             raise WebcrmUnavailable(
-                f"{endpoint}: cannot reach webCRM at {self.base_url} "
+                f"{endpoint}: cannot reach webCRM at {mask_url(self.base_url)} "
                 f"({type(exc).__name__}: {self._scrub(str(exc)) or 'no detail'})"
             ) from None
 
