@@ -2,7 +2,7 @@
 
 The tests are the same functions as on SQLite (imported below); this module only swaps
 the ``env`` fixture for one whose state database is a fresh PostgreSQL database, so
-every scenario, the crash test and the property test also run against PostgreSQL.
+every scenario, the crash test and the property tests also run against PostgreSQL.
 Skipped, with the reason, when no PostgreSQL server answers on 127.0.0.1:5432.
 """
 
@@ -29,6 +29,7 @@ from tests.engine.test_crash import (  # noqa: F401
     write_config,
 )
 from tests.engine.test_customers import *  # noqa: F403
+from tests.engine.test_hostile import test_one_bad_record_fails_only_itself  # noqa: F401
 from tests.engine.test_lock import (  # noqa: F401
     test_a_sync_longer_than_its_lease_keeps_the_lock,
     test_two_syncs_started_together_one_refuses_cleanly,
