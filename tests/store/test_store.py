@@ -169,3 +169,32 @@ def test_lock_is_exclusive_and_freed_when_its_holder_dies(sessions: sessionmaker
         assert repo.try_lock(s, "sync", owner, timedelta(minutes=30))
     with exclusive(sessions):
         pass
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_processes_opening_a_new_database_at_once_all_find_it_migrated(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Two syncs started together on a new state database both migrate it: one waits for
+    the other's write lock and then finds the schema at head (it got "database is
+    locked" before)."""
+    url = (
+        f"sqlite:///{tmp_path / 'new.sqlite'}"
+        if kind == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
+    script = (
+        "import sys\nfrom shopsync.store import db\n"
+        "engine = db.make_engine(sys.argv[1])\n"
+        "db.ensure_current(engine, auto_upgrade=True)\n"
+        "print(db.current_revision(engine))\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, url], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]  # fmt: skip
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        assert out.strip() == db.head_revision()

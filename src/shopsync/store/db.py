@@ -176,12 +176,22 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+MIGRATION_LOCK = 0x5EA5_5C0F
+"""PostgreSQL advisory-lock key that serializes shopsync schema migrations."""
+
+
 def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
     """Migrate to ``revision``; returns (before, after)."""
     before = current_revision(engine)
     _check_known(before)
     cfg = _alembic_config()
-    with engine.begin() as conn:
+    # Two processes that open a new database at once both migrate: the write lock is
+    # taken before the version table is read (SQLite: BEGIN IMMEDIATE, which waits the
+    # busy timeout; PostgreSQL: a transaction advisory lock), so the second one waits,
+    # then finds the schema at head and does nothing.
+    with engine.execution_options(sqlite_immediate=True).begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
     return before, current_revision(engine) or ""
