@@ -45,7 +45,7 @@ from shopsync.store import repo
 log = structlog.get_logger("shopsync.lock")
 
 LEASE = timedelta(seconds=60)
-WRITES = frozenset({"upsert", "create", "update", "delete"})
+WRITES = frozenset({"upsert", "create", "update", "delete", "write_many"})
 """The connector methods that change a system: each first checks the lease."""
 
 T = TypeVar("T")

@@ -124,6 +124,7 @@ class Installation:
         only: Sequence[Datatype] | None = None,
         *,
         full: bool = False,
+        sweep: bool = False,
         dry_run: bool = False,
         on_progress: Callable[[Datatype, str, int], None] | None = None,
     ) -> RunReport:
@@ -140,7 +141,7 @@ class Installation:
                 self.config, s, guarded(self.webcrm, held), guarded(self.webshop, held),
                 mappings=mappings(self.config), dry_run=dry_run, on_progress=on_progress,
             )  # fmt: skip
-            return engine.run(only, full=full)
+            return engine.run(only, full=full, sweep=sweep)
 
     def close(self) -> None:
         for client in self._clients:

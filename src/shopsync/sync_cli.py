@@ -36,6 +36,7 @@ from shopsync.config.model import Datatype
 from shopsync.engine.labels import record_label as record_label  # re-exported
 from shopsync.engine.labels import snapshot_label, text
 from shopsync.engine.report import RunReport
+from shopsync.engine.streams import STREAMS
 from shopsync.logs import scrub
 
 if TYPE_CHECKING:
@@ -250,12 +251,22 @@ def register(app: typer.Typer, db_app: typer.Typer) -> None:
         full: Annotated[
             bool, typer.Option("--full", help="Re-read everything, not only changes.")
         ] = False,
+        sweep: Annotated[
+            bool,
+            typer.Option(
+                "--sweep",
+                help="Read every webCRM product and quotation line now to see deletes "
+                "(otherwise every [deletes] sweep_interval_minutes).",
+            ),
+        ] = False,
         as_json: JsonOpt = False,
     ) -> None:
         """Run one sync of both systems."""
 
         with installation(config) as inst:
-            report = run_with_progress(inst, _datatypes(only), full=full, dry_run=dry_run)
+            report = run_with_progress(
+                inst, _datatypes(only), full=full, sweep=sweep, dry_run=dry_run
+            )
         if as_json:
             print_json(report_json(report, plan=dry_run))
         else:
@@ -285,6 +296,9 @@ def register(app: typer.Typer, db_app: typer.Typer) -> None:
                         "updates_to_webcrm": updates.get((dt.value, "to_webcrm"), 0),
                         "webcrm_cursor": repo.get_cursor(s, dt.value, "webcrm"),
                         "webshop_cursor": repo.get_cursor(s, dt.value, "webshop"),
+                        "last_sweep": repo.get_meta(s, "sweep:" + dt.value)
+                        if STREAMS[dt].webcrm_full_scan
+                        else None,
                     }
                 )
             runs: list[dict[str, Any]] = [
@@ -305,7 +319,8 @@ def register(app: typer.Typer, db_app: typer.Typer) -> None:
         links_table = Listing(
             "shopsync status",
             ("link", "linked", "unlinked (deleted)", "waiting", "put aside",
-             "updates → webshop", "updates → webCRM", "webCRM cursor", "webshop cursor"),
+             "updates → webshop", "updates → webCRM", "webCRM cursor", "webshop cursor",
+             "last delete sweep"),
             right=frozenset(("linked", "unlinked (deleted)", "waiting", "put aside",
                              "updates → webshop", "updates → webCRM")),
         )  # fmt: skip
@@ -318,6 +333,7 @@ def register(app: typer.Typer, db_app: typer.Typer) -> None:
                     str(row["updates_to_webcrm"]),
                     row["webcrm_cursor"] or "-",
                     row["webshop_cursor"] or "-",
+                    row["last_sweep"] or "-",
                 )
             )
         runs_table = Listing(
@@ -569,6 +585,7 @@ def run_with_progress(
     only: list[Datatype] | None,
     *,
     full: bool = False,
+    sweep: bool = False,
     dry_run: bool = False,
 ) -> RunReport:
     """Run a sync with a Rich progress line per datatype and phase."""
@@ -588,7 +605,7 @@ def run_with_progress(
                 tasks[key] = progress.add_task(f"{LABELS[dt]}: {phase}", total=None)
             progress.update(tasks[key], completed=n)
 
-        return inst.sync(only, full=full, dry_run=dry_run, on_progress=on_progress)
+        return inst.sync(only, full=full, sweep=sweep, dry_run=dry_run, on_progress=on_progress)
 
 
 def report_json(report: RunReport, *, plan: bool = False) -> dict[str, Any]:

@@ -32,6 +32,11 @@ def purge(env: Env, collection: str, rid: str) -> None:
     httpx.delete(f"{env.shop_server.url}/_webshop/purge/{collection}/{rid}").raise_for_status()
 
 
+def single_requests(env: Env) -> None:
+    """Switch the shop's batch endpoint off: a per-path fault then hits one record."""
+    httpx.put(f"{env.shop_server.url}/_webshop/batch", json={"enabled": False}).raise_for_status()
+
+
 def shop_counters(env: Env) -> dict[str, int]:
     return dict(httpx.get(f"{env.shop_server.url}/_webshop/counters").json())
 
@@ -158,7 +163,7 @@ def test_a_product_deleted_and_created_again_with_its_sku_takes_back_the_webshop
     env.sync()
     shop_id = env.link(P, webcrm=old).webshop_id
     env.crm.delete("Product", old)
-    env.sync()
+    env.sync(sweep=True)
     assert env.shop_get("products", shop_id)["active"] is False
     new = env.crm_create("Product", crm_product("SKU-7", "Reol, ny", ProductPrice=99.0))
     report = env.sync()
@@ -195,6 +200,7 @@ def test_a_shop_order_of_a_deleted_customer_is_put_aside_not_left_waiting(env: E
 # ------------------------------------------------------------------ unexpected answers
 def test_a_webshop_that_fails_on_one_record_fails_only_that_record(env: Env) -> None:
     ids = three_orgs(env)
+    single_requests(env)
     env.sync()
     broken = env.link(C, webcrm=ids[1]).webshop_id
     httpx.put(
@@ -222,6 +228,7 @@ def test_a_webshop_failing_for_every_record_stops_the_run(env: Env) -> None:
                                            OrganisationWww=f"f{i}.dk"))
         for i in range(8)
     ]  # fmt: skip
+    single_requests(env)
     env.sync()
     httpx.put(
         f"{env.shop_server.url}/_webshop/faults", json={"fail_paths": ["/customers/"]}

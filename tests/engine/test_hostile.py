@@ -26,9 +26,8 @@ engine in-process or by ``python -m shopsync sync`` as a subprocess, and:
 * no reason, and nothing the CLI prints, holds a secret;
 * the next sync writes nothing and puts nothing new aside.
 
-Engine bugs it found are reproduced one by one by the ``test_bug_…`` functions at the
-end (they fail until the engine is fixed); :data:`KNOWN_BUGS` lets the property tolerate
-exactly their symptoms meanwhile. ``SHOPSYNC_HYPOTHESIS=explore`` runs 10× the examples
+The engine bugs it found are reproduced one by one by the ``test_bug_…`` functions at
+the end (each failed before its fix). ``SHOPSYNC_HYPOTHESIS=explore`` runs 10× the examples
 with a new seed each run (docs/testing.md).
 """
 
@@ -39,7 +38,6 @@ import operator
 import os
 import subprocess
 import sys
-import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,7 +46,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, event, example, given, reject, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from shopsync.config.model import Datatype
@@ -542,42 +540,8 @@ def reset(env: Env, http: httpx.Client) -> None:
     env.fresh_state()
 
 
-KNOWN_BUGS: frozenset[str] = frozenset({"line outcomes", "aside flips"})
-"""Engine bugs this property found, each reproduced by a ``test_bug_…`` below (which fails
-until the engine is fixed). While a bug is listed, the property tolerates exactly its
-symptom and nothing more; take it out of this set once the engine is fixed:
-
-* ``line outcomes``: a run that writes two or more webCRM quotation lines of one order
-  raises IndexError in ``Engine._flush_lines``'s ``finish`` (the example is discarded);
-* ``aside flips``: a linked pair put aside for an update the other side refused is
-  taken off the list by the next run without being synced, put aside again by the run
-  after, and so on.
-"""
-
-
 def sync(env: Env) -> RunReport:
-    """``env.sync()``; an example that hits a known engine crash is discarded."""
-    try:
-        return env.sync()
-    except IndexError as exc:
-        if (
-            "line outcomes" in KNOWN_BUGS
-            and traceback.extract_tb(exc.__traceback__)[-1].name == "finish"
-        ):
-            event("known bug: line outcomes (example discarded)")
-            reject()
-        raise
-
-
-def on_active_links(env: Env, keys: set[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
-    """The put-aside keys ``(datatype, system, id)`` whose record is on an active link."""
-    with env.inst.session() as s:
-        found = set()
-        for key in keys:
-            link = repo.link_by_id(s, *key)
-            if link is not None and link.state == "active":
-                found.add(key)
-        return found
+    return env.sync()
 
 
 def put_aside_total(report: RunReport) -> int:
@@ -601,9 +565,6 @@ def cli_sync(env: Env, config: Path) -> int:
         env={**os.environ, **SECRETS},
     )
     output = run.stdout + run.stderr
-    if "line outcomes" in KNOWN_BUGS and "IndexError" in run.stderr and " in finish" in run.stderr:
-        event("known bug: line outcomes (example discarded)")
-        reject()
     assert "Traceback" not in run.stderr, run.stderr[-5000:]
     for secret in SECRETS.values():
         assert secret not in output
@@ -737,11 +698,6 @@ def play(world: World, scenario: Scenario, config: Path) -> None:
     after = aside_now(env)
     new, gone = after.keys() - before.keys(), before.keys() - after.keys()
     assert put_aside_total(again) == len(new), again.plan
-    if "aside flips" in KNOWN_BUGS and (new or gone):  # that bug's symptom: linked pairs only
-        new -= on_active_links(env, new)
-        gone -= on_active_links(env, gone)
-        after = {**before, **after}  # cleared by this run: it still counts
-        event("known bug tolerated: aside flips")
     assert not new and not gone, ("put aside anew", new, "cleared", gone)
     event(f"records put aside: {min(len(after), 3)}{'+' if len(after) >= 3 else ''}")
     event("a server refused a hostile write" if world.refused else "no write refused")
@@ -781,7 +737,8 @@ def test_one_bad_record_fails_only_itself(env: Env, tmp_path: Path, scenario: Sc
 
 # ------------------------------------------------------------------ engine bugs it found
 def test_bug_two_line_edits_in_one_webshop_order_do_not_crash_the_run(env: Env) -> None:
-    """Found by the property above ("line outcomes"): fails until the engine is fixed."""
+    """Found by the property above: outcomes of two line writes of one order were indexed
+    0, 2 (IndexError in ``_flush_lines``), and could have been paired with another line."""
     shop_customer = env.shop_create("customers", customer())
     lines = [sline(description="Zeile 1"), sline(description="Zeile 2")]
     created = env.shop_create("orders", order(shop_customer["id"], lines=lines))
@@ -796,7 +753,8 @@ def test_bug_two_line_edits_in_one_webshop_order_do_not_crash_the_run(env: Env) 
 
 
 def test_bug_an_update_refused_for_a_linked_pair_stays_put_aside(env: Env) -> None:
-    """Found by the property above ("aside flips"): fails until the engine is fixed."""
+    """Found by the property above: the next run cleared the webCRM entry while only the
+    webshop side passed through unchanged, and the run after sent the update again."""
     product = env.crm_create("Product", crm_product("SKU-1", "Reol"))
     env.sync()
     env.crm_update("Product", product, ProductCostPrice=1e308)  # the webshop refuses it

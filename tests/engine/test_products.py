@@ -186,7 +186,8 @@ def test_product_deleted_in_webcrm_becomes_inactive_and_is_not_recreated(
 ) -> None:
     env, product_id, shop_id = linked
     env.crm.delete("Product", product_id)
-    report = env.sync()
+    assert env.sync().stats[P].deleted == 0  # seen by the next delete sweep ([deletes])
+    report = env.sync(sweep=True)
     assert report.stats[P].deleted == 1
     shop = env.shop_get("products", shop_id)
     assert shop["active"] is False and shop["sku"] == "SKU-1"

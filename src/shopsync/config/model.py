@@ -407,6 +407,21 @@ class MatchingConfig(Strict):
     a new record (at worst a duplicate, never a wrong merge)."""
 
 
+class DeletesConfig(Strict):
+    """How deletes that no change feed reports are found (rule 5; docs/sync-engine.md).
+
+    webCRM's API does not report deleted products and quotation lines: only reading all
+    of them and missing one shows a delete. That read is the *delete sweep*; between
+    sweeps a run reads only what changed, and a quotation line deleted together with an
+    edit of its opportunity is still seen at once.
+    """
+
+    sweep_interval_minutes: float = Field(60.0, ge=0, le=7 * 24 * 60)
+    """Minutes between delete sweeps per datatype (0: every run). ``sync --sweep`` and
+    ``sync --full`` sweep now; the last sweep's time is kept in the state database and
+    shown by ``shopsync status``."""
+
+
 class Config(Strict):
     webcrm: WebcrmConfig = WebcrmConfig()
     webshop: WebshopConfig = WebshopConfig()
@@ -419,6 +434,7 @@ class Config(Strict):
     order_lines: DatatypeConfig = DatatypeConfig()
     selective: SelectiveConfig = SelectiveConfig()
     matching: MatchingConfig = MatchingConfig()
+    deletes: DeletesConfig = DeletesConfig()
 
     def datatype(self, dt: Datatype) -> DatatypeConfig:
         result: DatatypeConfig = getattr(self, dt.value)

@@ -90,7 +90,7 @@ class Binder:
                 .where(Link.datatype == Datatype.products.value, Link.state == "webcrm_deleted")
                 .order_by(Link.updated_at)
             )
-            for link_id, props in rows.tuples():
+            for link_id, props in rows:
                 pair = (props or {}).get("sku") or {}
                 for value in (pair.get("c"), pair.get("s")):
                     if value:

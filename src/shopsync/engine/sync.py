@@ -32,6 +32,7 @@ import structlog
 from sqlalchemy.orm import Session
 
 from shopsync.config.model import Config, Datatype, ShareConfig
+from shopsync.connectors.webcrm.queries import build_select, in_
 from shopsync.engine import hygiene, intents
 from shopsync.engine.binder import Binder
 from shopsync.engine.differ import Decision, Props, Side, decide, snapshot_after
@@ -60,7 +61,10 @@ WEBSHOP = "webshop"
 BATCH = 200
 """Inbox rows processed per transaction."""
 ORDER: tuple[Datatype, ...] = (Datatype.customers, Datatype.products, Datatype.orders)
-WEBSHOP_CONCURRENCY = 4
+SWEEP_META = "sweep:"
+"""State-database meta key prefix: the time of each datatype's last delete sweep."""
+LINES_QUERY_CHUNK = 200
+"""Opportunities whose lines one ``/Queries`` request asks for between sweeps."""
 MAX_SERVER_ERRORS = 5
 """Webshop writes in a row answered 5xx (after retries) that are put aside, each for
 itself, before the next one stops the run: beyond that the shop is down, not the record."""
@@ -183,6 +187,7 @@ class Engine:
         self._now = datetime.now(UTC)
         self._server_errors = 0
         self._another_pass = False
+        self._force_sweep = False
         self._onboarded_at: datetime | None = None
         self._line_pairs: dict[str, dict[str, Any] | None] = {}
         self._crm_queue: list[Item] = []
@@ -213,8 +218,12 @@ class Engine:
         """(datatype, system, id) linked in this run, not yet flushed to the database."""
 
     # ------------------------------------------------------------------ entry points
-    def run(self, only: Sequence[Datatype] | None = None, *, full: bool = False) -> RunReport:
-        """One sync run over ``only`` (default all) datatypes."""
+    def run(
+        self, only: Sequence[Datatype] | None = None, *, full: bool = False, sweep: bool = False
+    ) -> RunReport:
+        """One sync run over ``only`` (default all) datatypes; ``sweep`` (or ``full``)
+        reads every webCRM product and quotation line now to see deletes."""
+        self._force_sweep = sweep or full
         started = time.monotonic()
         crm0, shop0 = self.webcrm.requests_made, self.webshop.requests_made
         wanted = set(only or Datatype)
@@ -469,7 +478,7 @@ class Engine:
         if dt is Datatype.order_lines:
             self._lines_complete = cursor is None
         newest = cursor
-        if stream.webcrm_full_scan:
+        if stream.webcrm_full_scan and (cursor is None or self._sweep_due(dt)):
             seen: set[str] = set()
             overlap = timedelta(seconds=self.config.webcrm.overlap_seconds)
             for page in self.webcrm.iter_all(stream.webcrm_entity):
@@ -496,6 +505,8 @@ class Engine:
                         updated_at=self._now, data=None, deleted=True, parent_id=parent,
                     )  # fmt: skip
             repo.set_cursor(self.s, dt.value, WEBCRM, format_time(newest) if newest else None)
+            repo.set_meta(self.s, SWEEP_META + dt.value, format_time(self._now))
+            self._plan(dt, "sweep", "-", f"webcrm:{stream.webcrm_entity}", f"{len(seen)} read")
             self._commit()
             return
         for page in self.webcrm.iter_updated_since(stream.webcrm_entity, cursor):
@@ -513,6 +524,47 @@ class Engine:
             repo.set_cursor(self.s, dt.value, WEBCRM, format_time(newest) if newest else None)
             self._commit()
             self.on_progress(dt, "read webCRM", stats.read_webcrm)
+        if dt is Datatype.order_lines:
+            self._lines_of_changed_opportunities()
+            self._commit()
+
+    def _sweep_due(self, dt: Datatype) -> bool:
+        """Whether this run reads every webCRM row of ``dt`` to see its deletes."""
+        if self._force_sweep:
+            return True
+        last = parse_time(repo.get_meta(self.s, SWEEP_META + dt.value))
+        interval = timedelta(minutes=self.config.deletes.sweep_interval_minutes)
+        return last is None or self._now - last >= interval
+
+    def _lines_of_changed_opportunities(self) -> None:
+        """Between sweeps: the lines of each opportunity that changed, read by one
+        ``/Queries`` request per :data:`LINES_QUERY_CHUNK` opportunities (a page of
+        1000 lines each), show which of its linked lines were deleted in webCRM, so a
+        line deleted together with an edit of its opportunity is seen at once."""
+        by_opp = repo.line_links_of_changed_orders(self.s)
+        wanted = sorted(by_opp, key=int)
+        for start in range(0, len(wanted), LINES_QUERY_CHUNK):
+            chunk = wanted[start : start + LINES_QUERY_CHUNK]
+            script = build_select(
+                "QuotationLine",
+                in_("QuotationLine", "QuotationLineOpportunityId", [int(i) for i in chunk]),
+                order_by=("QuotationLineId",),
+            )
+            present = {
+                str(rec.get("QuotationLineId"))
+                for page in self.webcrm.iter_query(script)
+                for rec in page
+            }
+            for opp_id in chunk:
+                for link in by_opp[opp_id]:
+                    staged = repo.inbox_get(
+                        self.s, Datatype.order_lines.value, WEBCRM, link.webcrm_id
+                    )
+                    if link.webcrm_id not in present and (staged is None or staged.deleted):
+                        repo.stage(
+                            self.s, Datatype.order_lines.value, WEBCRM, link.webcrm_id,
+                            updated_at=self._now, data=None, deleted=True, parent_id=opp_id,
+                        )  # fmt: skip
 
     def _parent_webcrm_id(self, link: Link) -> str | None:
         if link.parent_id is None:
@@ -1156,9 +1208,7 @@ class Engine:
                 item.shop_key = repo.intent_key(self.s, dt.value, WEBCRM, item.c_row.record_id)
         self._commit()
         if not self.dry_run:
-            creates = [i for i in items if i.shop_body is not None and i.shop_create]
-            if len(creates) > 1:
-                self._create_in_parallel(collection, creates)
+            self._send_webshop_writes(collection, items)
         for item in items:
             if item.shop_body is None:
                 continue
@@ -1219,27 +1269,32 @@ class Engine:
             if row in self.s:
                 self.s.delete(row)
 
-    def _create_in_parallel(self, collection: str, items: list[Item]) -> None:
-        """Send webshop creates a few at a time (each is idempotent by its key).
+    def _send_webshop_writes(self, collection: str, items: list[Item]) -> None:
+        """Send a batch's webshop creates and updates together, before they are applied.
 
-        The webshop has no bulk endpoint; a handful of requests in flight keeps both
-        processes busy. Only the HTTP calls run on threads: the answers (or errors) are
-        applied on this thread by :meth:`_write_webshop`, which owns the database session.
+        ``write_many`` uses the shop's ``POST /{collection}/batch`` where the shop offers
+        it (a request per few hundred records) and single requests, several in flight,
+        where it does not. Each create carries its idempotency key and each update its
+        ``If-Match``, so a batch that is retried, or a run killed after it, writes
+        nothing twice. The answers (or each record's error) are applied on this thread
+        by :meth:`_write_webshop`, which owns the database session.
         """
-        from concurrent.futures import ThreadPoolExecutor
+        from shopsync.connectors.webshop.client import CreateOp, UpdateOp, WriteOp
 
-        from shopsync.connectors.webshop import client as ws
-
-        def call(item: Item) -> tuple[Item, dict[str, Any] | None, Exception | None]:
-            assert item.shop_body is not None and item.shop_key is not None
-            try:
-                return item, self.webshop.create(collection, item.shop_body, item.shop_key), None
-            except ws.WebshopError as exc:
-                return item, None, exc
-
-        with ThreadPoolExecutor(max_workers=WEBSHOP_CONCURRENCY) as pool:
-            for item, answer, error in pool.map(call, items):
-                item.prefetched = (answer, error)
+        writes = [i for i in items if i.shop_body is not None]
+        ops: list[WriteOp] = []
+        for item in writes:
+            assert item.shop_body is not None
+            if item.shop_create:
+                assert item.shop_key is not None
+                ops.append(CreateOp(item.shop_body, item.shop_key))
+            else:
+                assert item.shop_id is not None
+                ops.append(UpdateOp(item.shop_id, item.shop_body, item.if_match))
+        if not ops:
+            return
+        for item, outcome in zip(writes, self.webshop.write_many(collection, ops), strict=True):
+            item.prefetched = (None, outcome) if isinstance(outcome, Exception) else (outcome, None)
 
     def _write_webshop(self, dt: Datatype, collection: str, item: Item) -> None:
         assert item.shop_body is not None
@@ -1510,8 +1565,17 @@ class Engine:
                     self.s, Datatype.order_lines.value, WEBSHOP, item.shop_id,
                     updated_at=None, data=None, parent_id=item.crm_id,
                 )  # fmt: skip
-        for system, aside_id in ((WEBCRM, item.crm_id), (WEBSHOP, item.shop_id)):
-            if (dt.value, system, aside_id) in self._aside_seen:  # either side's, once synced
+        # a side's entry goes once that side's record was part of this item and synced
+        # (not when only the other side's re-read record passed through unchanged)
+        for system, aside_id, row in (
+            (WEBCRM, item.crm_id, item.c_row),
+            (WEBSHOP, item.shop_id, item.s_row),
+        ):
+            if (row is not None or item.source == system) and (
+                dt.value,
+                system,
+                aside_id,
+            ) in self._aside_seen:
                 repo.clear_put_aside(self.s, dt.value, system, aside_id)
         self._done(batch, *item.rows)
 
@@ -2086,8 +2150,9 @@ class Engine:
         offset = 0
         for pos, n in taken:
             got = self._line_results.setdefault(pos, [])
+            base = len(got)  # read once: a generator extending ``got`` would see it grow
             got.extend(
-                _Outcome(len(got) + k, by_index[offset + k].id, by_index[offset + k].error)
+                _Outcome(base + k, by_index[offset + k].id, by_index[offset + k].error)
                 for k in range(n)
             )
             self._line_sent[pos] = self._line_sent.get(pos, 0) + n

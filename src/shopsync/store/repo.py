@@ -108,6 +108,44 @@ def add_link(
     return link
 
 
+def line_links_of_changed_orders(s: Session) -> dict[str, list[Link]]:
+    """Per opportunity staged from webCRM in a version newer than its order link's
+    snapshot (a change, not a re-read of one already agreed): its active line links."""
+    staged = {
+        rid: as_utc(at)
+        for rid, at in s.execute(
+            select(InboxRecord.record_id, InboxRecord.updated_at).where(
+                InboxRecord.datatype == "orders",
+                InboxRecord.system == "webcrm",
+                InboxRecord.deleted.is_(False),
+            )
+        )
+    }
+    ids = list(staged)
+    found: dict[str, list[Link]] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        rows = s.execute(
+            select(Link.id, Link.webcrm_id, Snapshot.webcrm_updated_at)
+            .outerjoin(Snapshot, Snapshot.link_id == Link.id)
+            .where(Link.datatype == "orders", Link.state == "active", Link.webcrm_id.in_(chunk))
+        )
+        orders = {}
+        for link_id, webcrm_id, agreed in rows:
+            at, seen = staged[webcrm_id], as_utc(agreed)
+            if at is None or seen is None or at > seen:
+                orders[link_id] = webcrm_id
+        if not orders:
+            continue
+        lines = s.scalars(
+            select(Link).where(Link.parent_id.in_(list(orders)), Link.state == "active")
+        )
+        for line in lines:
+            assert line.parent_id is not None
+            found.setdefault(orders[line.parent_id], []).append(line)
+    return found
+
+
 def children(s: Session, parent: Link) -> list[Link]:
     return list(s.scalars(select(Link).where(Link.parent_id == parent.id)))
 

@@ -1,0 +1,74 @@
+"""An engine fit to run all day (issue 10, item 1): idle cost at the floor, deletes on a
+schedule, and a line deleted with an edit of its opportunity seen at once."""
+
+from __future__ import annotations
+
+import httpx
+
+from shopsync.config.model import Datatype, DeletesConfig
+from shopsync.store import repo
+from tests.engine.conftest import Env, crm_product, org
+from tests.engine.test_lines import qline
+from tests.engine.test_orders import opportunity
+
+P, L = Datatype.products, Datatype.order_lines
+
+
+def seed(env: Env) -> None:
+    httpx.post(
+        env.crm_server.url + "/_emulator/seed", json={"n": 40, "seed": 3}, timeout=60
+    ).raise_for_status()
+    httpx.post(
+        env.shop_server.url + "/_webshop/seed", json={"n": 20, "seed": 3}, timeout=60
+    ).raise_for_status()
+
+
+def test_a_converged_run_costs_one_request_per_datatype_and_side(env: Env) -> None:
+    seed(env)
+    env.sync()
+    env.sync()  # reads back our own writes
+    report = env.sync()
+    assert report.writes == 0
+    # webCRM: one read per datatype (the token is cached; a fresh process adds a login)
+    assert report.webcrm_requests <= 4, report.webcrm_requests
+    # webshop: one change page per collection, and its capabilities
+    assert report.webshop_requests <= 4, report.webshop_requests
+
+
+def test_a_webcrm_product_delete_waits_for_the_sweep(env: Env) -> None:
+    product = env.crm_create("Product", crm_product())
+    env.sync()
+    shop_id = env.link(P, webcrm=product).webshop_id
+    env.crm.delete("Product", product)
+    assert env.sync().stats[P].deleted == 0
+    assert env.shop_get("products", shop_id)["active"] is True
+    report = env.sync(sweep=True)
+    assert report.stats[P].deleted == 1
+    assert env.shop_get("products", shop_id)["active"] is False
+    with env.inst.session() as s:
+        assert repo.get_meta(s, "sweep:products") is not None
+
+
+def test_an_interval_of_zero_sweeps_every_run(env: Env) -> None:
+    env.reconfigure(deletes=DeletesConfig(sweep_interval_minutes=0))
+    product = env.crm_create("Product", crm_product())
+    env.sync()
+    env.crm.delete("Product", product)
+    assert env.sync().stats[P].deleted == 1
+
+
+def test_a_line_deleted_with_an_edit_of_its_opportunity_is_seen_at_once(env: Env) -> None:
+    org_id = env.crm_create("Organisation", org())
+    opp_id = env.crm_create("Opportunity", opportunity(org_id))
+    keep = env.crm_create("QuotationLine", qline(opp_id, "SKU-1"))
+    gone = env.crm_create("QuotationLine", qline(opp_id, "SKU-2", QuotationLineSortOrder=2))
+    env.sync()
+    order_id = env.link(Datatype.orders, webcrm=opp_id).webshop_id
+    assert len(env.shop_get("orders", order_id)["lines"]) == 2
+    env.crm.delete("QuotationLine", gone)
+    env.crm_update("Opportunity", opp_id, OpportunityDescription="uden skuffer")
+    report = env.sync()  # no sweep: the opportunity's lines are read
+    assert report.stats[L].deleted == 1
+    lines = env.shop_get("orders", order_id)["lines"]
+    assert [line["sku"] for line in lines] == ["SKU-1"]
+    assert env.link(L, webcrm=keep).state == "active"
