@@ -17,7 +17,7 @@ from shopsync.connectors.webshop.client import (
     WebshopUnavailable,
     WebshopValidationError,
 )
-from shopsync.emulators.launch import RunningServer
+from shopsync.emulators.launch import RunningServer, free_port
 from tests.conftest import WEBSHOP_TOKEN
 from tests.connectors.conftest import control, faults
 
@@ -150,3 +150,15 @@ def test_write_probe_changes_nothing(shop: RunningServer) -> None:
         cust = c.create("customers", {"name": "Probe"}, key())
         assert "412" in c.probe_write("customers")
         assert c.get("customers", cust["id"]) == cust
+
+
+def test_unreachable_shop_names_its_url_without_the_password() -> None:
+    url = f"http://shopuser:SHOPPASSWORD@127.0.0.1:{free_port()}"
+    with WebshopClient(url, WEBSHOP_TOKEN, max_retries=1, backoff_max=0.1) as client:
+        try:
+            client.get("customers", "cus_" + "0" * 32)
+        except WebshopUnavailable as exc:
+            assert "cannot reach the webshop" in str(exc)
+            assert "SHOPPASSWORD" not in str(exc) and "shopuser:***@" in str(exc)
+        else:
+            raise AssertionError("an unreachable shop must raise WebshopUnavailable")

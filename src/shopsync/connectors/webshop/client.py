@@ -47,6 +47,8 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from shopsync.logs import mask_url
+
 if TYPE_CHECKING:
     from shopsync.config.model import WebshopConfig
 
@@ -362,7 +364,9 @@ class WebshopClient:
 
     # ----------------------------------------------------------------- transport
     def _scrub(self, text: str) -> str:
-        return text.replace(self._token, "***") if len(self._token) >= 4 else text
+        """``text`` without the token or any URL's password (server messages may echo)."""
+        text = text.replace(self._token, "***") if len(self._token) >= 4 else text
+        return mask_url(text)
 
     def _send(
         self,
@@ -442,7 +446,7 @@ class WebshopClient:
             ) from None
         except httpx.TransportError as exc:
             raise WebshopUnavailable(
-                f"{endpoint}: cannot reach the webshop at {self.base_url} "
+                f"{endpoint}: cannot reach the webshop at {mask_url(self.base_url)} "
                 f"({type(exc).__name__}: {self._scrub(str(exc)) or 'no detail'})"
             ) from None
 
