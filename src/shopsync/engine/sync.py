@@ -188,6 +188,9 @@ class Engine:
         self._server_errors = 0
         self._another_pass = False
         self._force_sweep = False
+        self._swept_lines = False
+        self._edited_opportunities: set[str] = set()
+        """Linked opportunities whose webCRM values changed in this run (not echoes)."""
         self._onboarded_at: datetime | None = None
         self._line_pairs: dict[str, dict[str, Any] | None] = {}
         self._crm_queue: list[Item] = []
@@ -244,6 +247,7 @@ class Engine:
                     self._resolve_creates(dt)
                     self._process(dt)
             if Datatype.order_lines in wanted:
+                self._lines_of_changed_opportunities()
                 self._resolve_creates(Datatype.order_lines)
                 self._process_lines()
             self._count_waiting()
@@ -506,6 +510,7 @@ class Engine:
                     )  # fmt: skip
             repo.set_cursor(self.s, dt.value, WEBCRM, format_time(newest) if newest else None)
             repo.set_meta(self.s, SWEEP_META + dt.value, format_time(self._now))
+            self._swept_lines = self._swept_lines or dt is Datatype.order_lines
             self._plan(dt, "sweep", "-", f"webcrm:{stream.webcrm_entity}", f"{len(seen)} read")
             self._commit()
             return
@@ -524,9 +529,6 @@ class Engine:
             repo.set_cursor(self.s, dt.value, WEBCRM, format_time(newest) if newest else None)
             self._commit()
             self.on_progress(dt, "read webCRM", stats.read_webcrm)
-        if dt is Datatype.order_lines:
-            self._lines_of_changed_opportunities()
-            self._commit()
 
     def _sweep_due(self, dt: Datatype) -> bool:
         """Whether this run reads every webCRM row of ``dt`` to see its deletes."""
@@ -537,11 +539,15 @@ class Engine:
         return last is None or self._now - last >= interval
 
     def _lines_of_changed_opportunities(self) -> None:
-        """Between sweeps: the lines of each opportunity that changed, read by one
+        """Between sweeps: the lines of each linked opportunity edited in webCRM (its
+        values differ from the agreed ones: not our own write read back), read by one
         ``/Queries`` request per :data:`LINES_QUERY_CHUNK` opportunities (a page of
         1000 lines each), show which of its linked lines were deleted in webCRM, so a
         line deleted together with an edit of its opportunity is seen at once."""
-        by_opp = repo.line_links_of_changed_orders(self.s)
+        if self._lines_complete or self._swept_lines or not self._edited_opportunities:
+            return
+        by_opp = repo.line_links_of_orders(self.s, sorted(self._edited_opportunities))
+        self._edited_opportunities.clear()
         wanted = sorted(by_opp, key=int)
         for start in range(0, len(wanted), LINES_QUERY_CHUNK):
             chunk = wanted[start : start + LINES_QUERY_CHUNK]
@@ -947,6 +953,15 @@ class Engine:
         c = Side(item.c_raw, webcrm_updated(STREAMS[dt], item.c_raw)) if item.c_raw else None
         s = Side(item.s_raw, parse_time(item.s_raw.get("updated_at"))) if item.s_raw else None
         source = item.source  # whose value could not be converted, when one cannot
+        if (
+            dt is Datatype.orders
+            and item.link is not None
+            and item.c_row is not None
+            and item.c_raw is not None
+            and item.crm_id is not None
+            and self._edited_in_webcrm(mapping, item.c_raw, item.snapshot)
+        ):
+            self._edited_opportunities.add(item.crm_id)
         try:
             d = decide(mapping, item.snapshot, c, s, self.binder)
             item.decision = d
@@ -982,6 +997,22 @@ class Engine:
         if dt is Datatype.orders and item.crm_body is not None:
             self._erp_fields(item.crm_body)
         batch.items.append(item)
+
+    @staticmethod
+    def _edited_in_webcrm(
+        mapping: LinkMapping, c_raw: Mapping[str, Any], snapshot: Props | None
+    ) -> bool:
+        """Whether a webCRM record's values differ from the last agreed ones."""
+        if snapshot is None:
+            return True
+        try:
+            values = mapping.webcrm_values(c_raw)
+        except MappingError:
+            return True
+        return any(
+            "c" in snapshot.get(name, {}) and snapshot[name]["c"] != value
+            for name, value in values.items()
+        )
 
     def _erp_fields(self, body: dict[str, Any]) -> None:
         body["OpportunityErpStatus"] = "Synchronized"

@@ -108,33 +108,17 @@ def add_link(
     return link
 
 
-def line_links_of_changed_orders(s: Session) -> dict[str, list[Link]]:
-    """Per opportunity staged from webCRM in a version newer than its order link's
-    snapshot (a change, not a re-read of one already agreed): its active line links."""
-    staged = {
-        rid: as_utc(at)
-        for rid, at in s.execute(
-            select(InboxRecord.record_id, InboxRecord.updated_at).where(
-                InboxRecord.datatype == "orders",
-                InboxRecord.system == "webcrm",
-                InboxRecord.deleted.is_(False),
+def line_links_of_orders(s: Session, webcrm_order_ids: Sequence[str]) -> dict[str, list[Link]]:
+    """Per webCRM opportunity id (of an active order link): its active line links."""
+    found: dict[str, list[Link]] = {}
+    for start in range(0, len(webcrm_order_ids), 500):
+        chunk = list(webcrm_order_ids[start : start + 500])
+        rows = s.execute(
+            select(Link.id, Link.webcrm_id).where(
+                Link.datatype == "orders", Link.state == "active", Link.webcrm_id.in_(chunk)
             )
         )
-    }
-    ids = list(staged)
-    found: dict[str, list[Link]] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        rows = s.execute(
-            select(Link.id, Link.webcrm_id, Snapshot.webcrm_updated_at)
-            .outerjoin(Snapshot, Snapshot.link_id == Link.id)
-            .where(Link.datatype == "orders", Link.state == "active", Link.webcrm_id.in_(chunk))
-        )
-        orders = {}
-        for link_id, webcrm_id, agreed in rows:
-            at, seen = staged[webcrm_id], as_utc(agreed)
-            if at is None or seen is None or at > seen:
-                orders[link_id] = webcrm_id
+        orders = {link_id: webcrm_id for link_id, webcrm_id in rows}
         if not orders:
             continue
         lines = s.scalars(
