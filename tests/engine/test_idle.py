@@ -3,7 +3,10 @@ schedule, and a line deleted with an edit of its opportunity seen at once."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
+import pytest
 
 from shopsync.config.model import Datatype, DeletesConfig
 from shopsync.store import repo
@@ -72,3 +75,34 @@ def test_a_line_deleted_with_an_edit_of_its_opportunity_is_seen_at_once(env: Env
     lines = env.shop_get("orders", order_id)["lines"]
     assert [line["sku"] for line in lines] == ["SKU-1"]
     assert env.link(L, webcrm=keep).state == "active"
+
+
+def test_our_own_writes_read_back_are_dropped_before_staging(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = [
+        env.crm_create("Organisation", org(f"Firma {i}", OrganisationVatNumber=f"DK3000000{i}",
+                                           OrganisationWww=f"firma{i}.dk"))
+        for i in range(5)
+    ]  # fmt: skip
+    env.sync()
+    for rid in ids:  # the webshop's answer moved the webCRM record? no: an edit to read back
+        env.crm_update("Organisation", rid, OrganisationCity="Vejle")
+    env.sync()
+    staged: list[tuple[str, str, int]] = []
+    stage_page = repo.stage_page
+
+    def counting(s: Any, datatype: str, system: str, records: Any) -> None:
+        staged.append((datatype, system, len(records)))
+        stage_page(s, datatype, system, records)
+
+    monkeypatch.setattr(repo, "stage_page", counting)
+    report = env.sync()  # reads the cities written to the webshop back: all unchanged
+    assert report.writes == 0 and report.stats[Datatype.customers].unchanged >= 5
+    assert [n for dt, _, n in staged if dt == "customers"] == [], staged
+    with env.inst.session() as s:
+        assert repo.inbox_record_ids(s, Datatype.customers.value, "webcrm") == []
+        assert repo.inbox_record_ids(s, Datatype.customers.value, "webshop") == []
+    # a real change right after is still seen
+    env.crm_update("Organisation", ids[0], OrganisationCity="Kolding")
+    assert env.sync().stats[Datatype.customers].updated_in_webshop == 1

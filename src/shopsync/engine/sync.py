@@ -188,6 +188,7 @@ class Engine:
         self._server_errors = 0
         self._another_pass = False
         self._force_sweep = False
+        self._full = False
         self._swept_lines = False
         self._edited_opportunities: set[str] = set()
         """Linked opportunities whose webCRM values changed in this run (not echoes)."""
@@ -227,6 +228,7 @@ class Engine:
         """One sync run over ``only`` (default all) datatypes; ``sweep`` (or ``full``)
         reads every webCRM product and quotation line now to see deletes."""
         self._force_sweep = sweep or full
+        self._full = full
         started = time.monotonic()
         crm0, shop0 = self.webcrm.requests_made, self.webshop.requests_made
         wanted = set(only or Datatype)
@@ -641,6 +643,8 @@ class Engine:
         "What the engine's look-up must report"). A deleted record's keys go.
         """
         page, self._staging = self._staging, []
+        if not self._full:
+            page = self._without_unchanged(dt, system, page)
         if not page:
             return
         repo.stage_page(self.s, dt.value, system, page)
@@ -653,6 +657,51 @@ class Engine:
             if data is not None:
                 keys = self.matcher.keys(dt, system, data)
                 repo.add_merge_keys(self.s, dt.value, system, rid, keys)
+
+    def _without_unchanged(
+        self,
+        dt: Datatype,
+        system: str,
+        page: list[tuple[str, datetime | None, dict[str, Any] | None, str | None]],
+    ) -> list[tuple[str, datetime | None, dict[str, Any] | None, str | None]]:
+        """The page without records of active links whose values are the agreed ones.
+
+        Such a record (our own write read back, an overlap re-read, a full scan's
+        unchanged row) has nothing to sync: it is decided from the snapshots in one
+        query a page, before any inbox row or other ORM object is built, and counted as
+        unchanged. Kept: records with a row waiting in the inbox (the newer version must
+        replace it), deletions, order lines (reconciled per order) and webshop orders
+        (their lines travel inside them).
+        """
+        if dt is Datatype.order_lines or (dt is Datatype.orders and system == WEBSHOP):
+            return page
+        ids = [rid for rid, _, data, _ in page if data is not None]
+        agreed = repo.agreed_values(self.s, dt.value, system, ids)
+        if not agreed:
+            return page
+        waiting = repo.inbox_ids_among(self.s, dt.value, system, list(agreed))
+        mapping, side = self.maps[dt], "c" if system == WEBCRM else "s"
+        kept = []
+        for entry in page:
+            rid, _, data, _ = entry
+            props = agreed.get(rid)
+            if data is None or props is None or rid in waiting:
+                kept.append(entry)
+                continue
+            try:
+                values = (
+                    mapping.webcrm_values(data)
+                    if system == WEBCRM
+                    else mapping.webshop_values(data)
+                )
+            except Exception:  # unreadable for the mapping: the full path reports it
+                kept.append(entry)
+                continue
+            if all(side in props.get(n, {}) and props[n][side] == v for n, v in values.items()):
+                self.report.stats[dt].unchanged += 1
+            else:
+                kept.append(entry)
+        return kept
 
     # -------------------------------------------------------------------- processing
     def _process(self, dt: Datatype) -> None:

@@ -282,6 +282,31 @@ def stage_page(
         row.parent_id, row.waiting_reason, row.received_at = parent_id, None, t
 
 
+def agreed_values(
+    s: Session, datatype: str, system: str, ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Per record id of ``system`` on an active link: the snapshot's props (the values
+    both sides last agreed on), in one Core query, without building ORM objects."""
+    if not ids:
+        return {}
+    column = Link.webcrm_id if system == "webcrm" else Link.webshop_id
+    rows = s.execute(
+        select(column, Snapshot.props)
+        .join(Snapshot, Snapshot.link_id == Link.id)
+        .where(Link.datatype == datatype, Link.state == "active", column.in_(list(ids)))
+    )
+    return {str(rid): dict(props or {}) for rid, props in rows}
+
+
+def inbox_ids_among(s: Session, datatype: str, system: str, ids: Sequence[str]) -> set[str]:
+    """Which of ``ids`` have a row in the inbox (one query)."""
+    if not ids:
+        return set()
+    return set(
+        s.scalars(select(InboxRecord.record_id).where(*_of(InboxRecord, datatype, system, ids)))
+    )
+
+
 def linked_ids(s: Session, datatype: str, system: str, ids: Sequence[str]) -> set[str]:
     """Which of ``ids`` (of ``system``) are in a link, whatever its state."""
     column = Link.webcrm_id if system == "webcrm" else Link.webshop_id
