@@ -23,7 +23,9 @@ Each run's figures are checked (every record created or written once, every reco
 read back by the echo passes, nothing put aside or waiting, echo passes write
 nothing); a failed check is printed and makes the exit status 1.
 
-Columns: ``read`` is records staged from either side, ``written`` the updates counted
+Columns: ``read`` is the records a run read as changed since its cursors, on either side
+(``read_webcrm`` + ``read_webshop``: staged, or dropped before staging as unchanged
+when their values are the agreed ones), ``written`` the updates counted
 (rule 9: a create or one record's properties written together is one), ``seconds``
 the engine's run (``RunReport.seconds``), ``fakes s`` the part of it spent inside the
 fakes, ``read/s`` and ``written/s`` the two divided by ``seconds``. The *unchanged*
@@ -32,9 +34,19 @@ phases 3 and 4. ``read`` includes webCRM's read overlap: the records written wit
 ``overlap_seconds`` (5 s) before the newest one a run saw are read once more by the
 next run, compared and dropped (after a burst of edits: the whole burst).
 
+PostgreSQL plans its queries from table statistics, which autovacuum gathers; on a
+server where autovacuum is off (as on the development machine) none are gathered
+unless someone runs ``ANALYZE``. ``--analyze`` does that before each run, untimed, as
+autovacuum would between runs; the title says which was measured.
+
+``--profile`` runs each run under cProfile (slower: the figures are not the ones to
+quote) and prints its top functions by cumulative time, overall and shopsync's own;
+``--profile-dir DIR`` also writes them as ``pstats`` files.
+
 Run::
 
     .venv/bin/python bench/engine_micro.py                       # 20,000 customers + 20,000 products, both databases
+    .venv/bin/python bench/engine_micro.py --db postgres --analyze
     .venv/bin/python bench/engine_micro.py --n 2000 --db sqlite --profile
     .venv/bin/python bench/engine_micro.py --datatype customers,products,orders --n 4000
 """
@@ -295,10 +307,18 @@ class Bench:
     only: list[Datatype]
     profile: bool
     top: int
+    profile_dir: Path | None = None
+    """Where to write each run's profile (``pstats`` files) as well."""
+    analyze: bool = False
+    """PostgreSQL: ``ANALYZE`` the state database before each run (what autovacuum does
+    on a server where it is on), not timed."""
     phases: list[Phase] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
     def run(self, name: str) -> Phase:
+        if self.analyze:
+            with self.inst.db.begin() as conn:
+                conn.exec_driver_sql("ANALYZE")
         busy0 = self.crm.busy.seconds + self.shop.busy.seconds
         profiler = cProfile.Profile() if self.profile else None
         if profiler is not None:
@@ -311,8 +331,14 @@ class Bench:
         )
         if profiler is not None:
             out = io.StringIO()
-            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(self.top)
+            stats = pstats.Stats(profiler, stream=out).sort_stats("cumulative")
+            stats.print_stats(self.top)
+            print(f"of which shopsync's own functions (top {self.top}):", file=out)
+            stats.print_stats("shopsync/", self.top)
             phase.profile = out.getvalue()
+            if self.profile_dir is not None:
+                slug = "".join(c if c.isalnum() else "-" for c in name).strip("-")
+                stats.dump_stats(str(self.profile_dir / f"{len(self.phases) + 1}-{slug}.prof"))
         self.phases.append(phase)
         print(f"  {name}: {phase.read:,} read, {report.writes:,} written in "
               f"{report.seconds:.1f} s", flush=True)  # fmt: skip
@@ -344,7 +370,15 @@ def run_database(args: argparse.Namespace, state_url: str, data: Dataset) -> Ben
     # clients (``cached_property``), so ``sync`` wires them exactly as it wires those.
     vars(inst)["webcrm"] = crm
     vars(inst)["webshop"] = shop
-    bench = Bench(inst, crm, shop, datatypes, args.profile, args.profile_top)
+    analyze = args.analyze and state_url.startswith("postgresql")
+    profile_dir = args.profile_dir / args.db if args.profile_dir is not None else None
+    if profile_dir is not None:
+        profile_dir.mkdir(parents=True, exist_ok=True)
+    bench = Bench(
+        inst, crm, shop, datatypes, args.profile or profile_dir is not None,
+        args.profile_top, profile_dir, analyze,
+    )  # fmt: skip
+    print(f"  peak RSS with both fakes seeded: {peak_rss_mb():.0f} MB", flush=True)
     n_crm, n_shop = args.n // 2, args.n - args.n // 2
     try:
         first = bench.run("initial")
@@ -456,10 +490,37 @@ def postgres_database(admin_url: str) -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def autovacuum(admin_url: str) -> str:
+    """The server's ``autovacuum`` setting: when off, no table statistics are gathered
+    unless someone runs ``ANALYZE`` (the planner then works from its defaults)."""
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=3) as conn:
+        row = conn.execute("SHOW autovacuum").fetchone()
+    return str(row[0]) if row else "unknown"
+
+
+def engine_source() -> str:
+    """Which shopsync is measured: its directory and, in a git checkout, the commit
+    (and whether its ``src`` has uncommitted changes, as while others work on it)."""
+    import shopsync
+
+    where = Path(shopsync.__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "-C", str(where), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(["git", "-C", str(where), "status", "--porcelain", "--", "."],
+                               capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return str(where)
+    return f"{where} (git {rev}{', with uncommitted changes' if dirty else ''})"
+
+
 def one_database(args: argparse.Namespace) -> int:
     names = ", ".join(dt.value for dt in args.datatype)
     print(f"engine micro-benchmark: {args.n:,} records per datatype ({names}), half made "
           f"on each side; state database: {args.db}", flush=True)  # fmt: skip
+    print(f"  shopsync: {engine_source()}", flush=True)
     t = time.perf_counter()
     data = build_dataset(args.n, args.datatype, args.seed, args.lines)
     print(f"  records built in {time.perf_counter() - t:.1f} s", flush=True)
@@ -472,7 +533,13 @@ def one_database(args: argparse.Namespace) -> int:
     except Unavailable as exc:
         print(f"  skipped: {exc}")
         return 0
-    title = "SQLite (temporary file)" if args.db == "sqlite" else "PostgreSQL (database of its own)"
+    if args.db == "sqlite":
+        title = "SQLite (temporary file)"
+    else:
+        title = (
+            f"PostgreSQL (database of its own; server autovacuum {autovacuum(args.pg_admin_url)}; "
+            + ("ANALYZE before each run)" if args.analyze else "no ANALYZE by the benchmark)")
+        )
     print_table(title, bench)
     return 1 if bench.failures else 0
 
@@ -508,8 +575,13 @@ def main() -> None:
     ap.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
     ap.add_argument("--pg-admin-url", default=PG_ADMIN_URL,
                     help=f"where to create the database (default {PG_ADMIN_URL})")  # fmt: skip
+    ap.add_argument("--analyze", action="store_true",
+                    help="PostgreSQL: ANALYZE the state database before each run (untimed), as "
+                         "autovacuum would on a server where it is on")  # fmt: skip
     ap.add_argument("--profile", action="store_true", help="cProfile each run (slower)")
     ap.add_argument("--profile-top", type=int, default=25, help="functions shown per profile")
+    ap.add_argument("--profile-dir", type=Path,
+                    help="also write each run's profile there (pstats files; implies --profile)")  # fmt: skip
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
     logs.configure("warning")
