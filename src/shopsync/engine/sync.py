@@ -650,13 +650,11 @@ class Engine:
         repo.stage_page(self.s, dt.value, system, page)
         if dt is Datatype.order_lines:
             return
-        had_keys = repo.merge_key_owners(self.s, dt.value, system, [rid for rid, *_ in page])
-        for rid, _, data, _ in page:
-            if rid in had_keys:
-                repo.clear_merge_keys(self.s, dt.value, system, rid)
-            if data is not None:
-                keys = self.matcher.keys(dt, system, data)
-                repo.add_merge_keys(self.s, dt.value, system, rid, keys)
+        keys = {
+            rid: self.matcher.keys(dt, system, data) if data is not None else []
+            for rid, _, data, _ in page
+        }
+        repo.replace_merge_keys(self.s, dt.value, system, keys)
 
     def _without_unchanged(
         self,

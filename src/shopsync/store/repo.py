@@ -10,11 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, func, select, update
+from sqlalchemy import ColumnElement, Select, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from shopsync.store.models import (
@@ -313,25 +313,6 @@ def linked_ids(s: Session, datatype: str, system: str, ids: Sequence[str]) -> se
     return set(s.scalars(select(column).where(Link.datatype == datatype, column.in_(ids))))
 
 
-def merge_key_owners(s: Session, datatype: str, system: str, ids: Sequence[str]) -> set[str]:
-    return set(
-        s.scalars(
-            select(MergeKey.record_id)
-            .where(
-                *_of(MergeKey, datatype, system, ids),
-            )
-            .distinct()
-        )
-    )
-
-
-def add_merge_keys(
-    s: Session, datatype: str, system: str, record_id: str, keys: Sequence[str]
-) -> None:
-    for key in dict.fromkeys(keys):
-        s.add(MergeKey(datatype=datatype, system=system, record_id=record_id, key=key[:512]))
-
-
 def links_for(s: Session, datatype: str, system: str, ids: Sequence[str]) -> Sequence[Link]:
     """The links of ``ids`` (of ``system``), whatever their state, in one query."""
     if not ids:
@@ -367,6 +348,21 @@ def put_aside_ids(s: Session, datatype: str, system: str, ids: Sequence[str]) ->
             )
         )
     )
+
+
+def replace_merge_keys(
+    s: Session, datatype: str, system: str, keys: Mapping[str, Sequence[str]]
+) -> None:
+    """Set the merge keys of many records at once: one DELETE and one multi-row INSERT
+    (Core statements, no ORM objects), whatever they held before."""
+    clear_merge_keys_many(s, datatype, system, list(keys))
+    rows = [
+        {"datatype": datatype, "system": system, "record_id": rid, "key": key[:512]}
+        for rid, record_keys in keys.items()
+        for key in dict.fromkeys(record_keys)
+    ]
+    if rows:
+        s.execute(insert(MergeKey), rows)
 
 
 def clear_merge_keys_many(s: Session, datatype: str, system: str, ids: Sequence[str]) -> None:
