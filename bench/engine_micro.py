@@ -34,10 +34,11 @@ phases 3 and 4. ``read`` includes webCRM's read overlap: the records written wit
 ``overlap_seconds`` (5 s) before the newest one a run saw are read once more by the
 next run, compared and dropped (after a burst of edits: the whole burst).
 
-PostgreSQL plans its queries from table statistics, which autovacuum gathers; on a
-server where autovacuum is off (as on the development machine) none are gathered
-unless someone runs ``ANALYZE``. ``--analyze`` does that before each run, untimed, as
-autovacuum would between runs; the title says which was measured.
+PostgreSQL plans its queries from table statistics, which autovacuum gathers, and
+autovacuum also removes the dead rows every run leaves (inbox rows, replaced merge keys
+and snapshots). On a server where autovacuum is off (as on the development machine)
+neither happens. ``--analyze`` runs ``VACUUM ANALYZE`` on the state database before
+each run, untimed, as autovacuum would between runs; the title says which was measured.
 
 ``--profile`` runs each run under cProfile (slower: the figures are not the ones to
 quote) and prints its top functions by cumulative time, overall and shopsync's own;
@@ -310,15 +311,17 @@ class Bench:
     profile_dir: Path | None = None
     """Where to write each run's profile (``pstats`` files) as well."""
     analyze: bool = False
-    """PostgreSQL: ``ANALYZE`` the state database before each run (what autovacuum does
+    """PostgreSQL: ``VACUUM ANALYZE`` the state database before each run (what autovacuum does
     on a server where it is on), not timed."""
     phases: list[Phase] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
     def run(self, name: str) -> Phase:
-        if self.analyze:
-            with self.inst.db.begin() as conn:
-                conn.exec_driver_sql("ANALYZE")
+        if self.analyze:  # VACUUM cannot run inside a transaction
+            with self.inst.db.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+                    "VACUUM ANALYZE"
+                )
         busy0 = self.crm.busy.seconds + self.shop.busy.seconds
         profiler = cProfile.Profile() if self.profile else None
         if profiler is not None:
@@ -492,7 +495,8 @@ def postgres_database(admin_url: str) -> Iterator[str]:
 
 def autovacuum(admin_url: str) -> str:
     """The server's ``autovacuum`` setting: when off, no table statistics are gathered
-    unless someone runs ``ANALYZE`` (the planner then works from its defaults)."""
+    (the planner works from its defaults) and no dead rows are removed unless someone
+    runs ``VACUUM ANALYZE``."""
     import psycopg
 
     with psycopg.connect(admin_url, autocommit=True, connect_timeout=3) as conn:
@@ -538,7 +542,7 @@ def one_database(args: argparse.Namespace) -> int:
     else:
         title = (
             f"PostgreSQL (database of its own; server autovacuum {autovacuum(args.pg_admin_url)}; "
-            + ("ANALYZE before each run)" if args.analyze else "no ANALYZE by the benchmark)")
+            + ("VACUUM ANALYZE before each run)" if args.analyze else "no VACUUM or ANALYZE)")
         )
     print_table(title, bench)
     return 1 if bench.failures else 0
@@ -576,7 +580,7 @@ def main() -> None:
     ap.add_argument("--pg-admin-url", default=PG_ADMIN_URL,
                     help=f"where to create the database (default {PG_ADMIN_URL})")  # fmt: skip
     ap.add_argument("--analyze", action="store_true",
-                    help="PostgreSQL: ANALYZE the state database before each run (untimed), as "
+                    help="PostgreSQL: VACUUM ANALYZE the state database before each run (untimed), as "
                          "autovacuum would on a server where it is on")  # fmt: skip
     ap.add_argument("--profile", action="store_true", help="cProfile each run (slower)")
     ap.add_argument("--profile-top", type=int, default=25, help="functions shown per profile")
