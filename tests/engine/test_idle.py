@@ -5,29 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 
 from shopsync.config.model import Datatype, DeletesConfig
 from shopsync.store import repo
 from tests.engine.conftest import Env, crm_product, org
+from tests.engine.test_crash import seed
 from tests.engine.test_lines import qline
 from tests.engine.test_orders import opportunity
 
 P, L = Datatype.products, Datatype.order_lines
 
 
-def seed(env: Env) -> None:
-    httpx.post(
-        env.crm_server.url + "/_emulator/seed", json={"n": 40, "seed": 3}, timeout=60
-    ).raise_for_status()
-    httpx.post(
-        env.shop_server.url + "/_webshop/seed", json={"n": 20, "seed": 3}, timeout=60
-    ).raise_for_status()
-
-
 def test_a_converged_run_costs_one_request_per_datatype_and_side(env: Env) -> None:
-    seed(env)
+    seed(env, seed=3)
     env.sync()
     env.sync()  # reads back our own writes
     report = env.sync()

@@ -15,6 +15,8 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import orjson
+
 from shopsync.engine.streams import Stream, parse_time
 
 WEBCRM, WEBSHOP = "webcrm", "webshop"
@@ -33,6 +35,8 @@ def problem(stream: Stream, system: str, record: Mapping[str, Any]) -> str | Non
             parse_time(value)
         except (ValueError, TypeError, OverflowError):
             return f"{name}: {value!r} is not a date-time"
+    if _encodable(record):
+        return None  # the common case: no string to walk
     for path, text in _strings(record):
         found = _SURROGATE.search(text)
         if found is not None:
@@ -42,6 +46,17 @@ def problem(stream: Stream, system: str, record: Mapping[str, Any]) -> str | Non
                 "cut inside an emoji); it cannot be sent anywhere until it is corrected"
             )
     return None
+
+
+def _encodable(record: Mapping[str, Any]) -> bool:
+    """Whether every string of ``record`` is valid UTF-8 text, in one C-speed pass
+    (orjson refuses a lone surrogate); :func:`_strings` then names the field only when
+    one is not."""
+    try:
+        orjson.dumps(record, default=str)
+    except TypeError:
+        return False
+    return True
 
 
 def cleaned(value: Any) -> Any:

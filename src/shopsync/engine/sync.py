@@ -1315,9 +1315,7 @@ class Engine:
                 batch.progress = True
             else:
                 self._finalize(dt, item, batch)
-        for row in batch.done_rows:
-            if row in self.s:
-                self.s.delete(row)
+        self._discard(batch.done_rows)
         if len(self._crm_queue) >= self.config.webcrm.batch_size:
             self._flush_webcrm(dt, final=False)
 
@@ -1343,9 +1341,7 @@ class Engine:
         for item in items:
             if item.refused is None:
                 self._finalize(dt, item, batch)
-        for row in batch.done_rows:
-            if row in self.s:
-                self.s.delete(row)
+        self._discard(batch.done_rows)
 
     def _send_webshop_writes(self, collection: str, items: list[Item]) -> None:
         """Send a batch's webshop creates and updates together, before they are applied.
@@ -1448,9 +1444,11 @@ class Engine:
             item=item,
         )  # fmt: skip
         self._another_pass = True
-        batch = Batch()
-        self._done(batch, *[r for r in item.rows if r.system == WEBCRM])
-        for row in batch.done_rows:
+        self._discard([r for r in item.rows if r.system == WEBCRM])
+
+    def _discard(self, rows: Iterable[InboxRecord]) -> None:
+        """Take rows whose work is done out of the inbox."""
+        for row in rows:
             if row in self.s:
                 self.s.delete(row)
 
@@ -1458,9 +1456,7 @@ class Engine:
         item.refused = reason
         batch = Batch()
         self._put_aside(item, reason, batch, retry=retry)
-        for row in batch.done_rows:
-            if row in self.s:
-                self.s.delete(row)
+        self._discard(batch.done_rows)
 
     def _order_backwrite(self, item: Item) -> None:
         """After creating a webshop order, write its id (and totals) onto the opportunity."""
