@@ -135,6 +135,32 @@ def check(
     raise typer.Exit(run_check(config, as_json=as_json))
 
 
+@app.command("serve")
+def serve(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    unregister_hooks: Annotated[
+        bool,
+        typer.Option(
+            "--unregister-hooks",
+            help="Remove this installation's webCRM hooks and shop webhook, then exit.",
+        ),
+    ] = False,
+) -> None:
+    """Always on: sync on start, then hooks from both systems and budgeted polling
+    ([serve] in the configuration; docs/deploy.md). JSON logs on stderr."""
+    from shopsync import logs
+    from shopsync.service import app as service
+    from shopsync.sync_cli import installation
+
+    logs.configure_json()
+    with installation(config) as inst:
+        if unregister_hooks:
+            crm, shop = service.unregister(inst)
+            typer.echo(f"removed {crm} webCRM hooks and {shop} webshop webhooks")
+            return
+        raise typer.Exit(service.run(inst))
+
+
 def _register_sync_commands() -> None:
     from shopsync.sync_cli import register
 

@@ -422,6 +422,60 @@ class DeletesConfig(Strict):
     shown by ``shopsync status``."""
 
 
+def listen_address(value: str) -> str:
+    """``host:port`` (``[::1]:8765`` for IPv6): where ``shopsync serve`` listens.
+
+    Checked at load time, so a typo fails naming ``serve.listen`` instead of as a bind
+    error after the service has started its first sync.
+    """
+    v = value.strip()
+    host, sep, port = v.rpartition(":")
+    allowed = "allowed: 'host:port', e.g. '127.0.0.1:8765' or '0.0.0.0:8765' or '[::1]:8765'"
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"{value!r} is not host:port; {allowed}")
+    if not 1 <= int(port) <= 65535:
+        raise ValueError(f"port {port} is outside 1..65535; {allowed}")
+    if host.startswith("[") != host.endswith("]") or any(c.isspace() for c in host):
+        raise ValueError(f"{value!r} has no valid host; {allowed}")
+    return v
+
+
+class ServeConfig(Strict):
+    """The always-on service (``shopsync serve``; docs/deploy.md).
+
+    Without ``public_url`` nothing calls back: the service polls every ``poll_seconds``.
+    With it, webCRM hooks and the shop's webhooks make changes cross in seconds and the
+    polls remain the safety net for a hook that never came.
+    """
+
+    listen: str = "127.0.0.1:8765"
+    """Address the HTTP endpoints (hooks, health, metrics) listen on."""
+    public_url: str | None = None
+    """The address webCRM and the shop call back (``https://sync.example.com``): the
+    listen address as seen from them, through a reverse proxy or a tunnel."""
+    poll_seconds: float = Field(30.0, ge=1, le=24 * 3600)
+    """Seconds between polls of every datatype (each costs about one webCRM request per
+    datatype when nothing changed)."""
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: str) -> str:
+        return listen_address(v)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, v: str | None) -> str | None:
+        return None if v is None or not v.strip() else http_url(v)
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
 class Config(Strict):
     webcrm: WebcrmConfig = WebcrmConfig()
     webshop: WebshopConfig = WebshopConfig()
@@ -435,6 +489,7 @@ class Config(Strict):
     selective: SelectiveConfig = SelectiveConfig()
     matching: MatchingConfig = MatchingConfig()
     deletes: DeletesConfig = DeletesConfig()
+    serve: ServeConfig = ServeConfig()
 
     def datatype(self, dt: Datatype) -> DatatypeConfig:
         result: DatatypeConfig = getattr(self, dt.value)

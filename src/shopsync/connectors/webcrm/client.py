@@ -753,6 +753,36 @@ class WebcrmClient:
             return
         self._expect_ok(response, f"DELETE {path}")
 
+    # ----------------------------------------------------------------- hooks
+    def hooks(self, entity: str) -> list[dict[str, Any]]:
+        """Every hook registered on ``entity`` (``GET /<Entity>/Hooks``, paged)."""
+        rows: list[dict[str, Any]] = []
+        for page in self._pages(f"/{entity_spec(entity).collection}/Hooks"):
+            rows.extend(page)
+        return rows
+
+    def create_hook(self, entity: str, hook: Mapping[str, Any]) -> int:
+        """Register a hook (``TargetUrl``, ``EventType``, ``IsEnabled``, ``Filter``);
+        returns its id. Not a record write: it is resent like any read."""
+        path = f"/{entity_spec(entity).collection}/Hooks"
+        response = self._send("POST", path, json_body=dict(hook))
+        self._expect_ok(response, f"POST {path}")
+        return int(self._json(response, f"POST {path}"))
+
+    def update_hook(self, entity: str, id: int, hook: Mapping[str, Any]) -> None:
+        """Replace one hook (``PUT /<Entity>/Hooks/{id}``)."""
+        path = f"/{entity_spec(entity).collection}/Hooks/{int(id)}"
+        response = self._send("PUT", path, json_body=dict(hook))
+        self._expect_ok(response, f"PUT {path}")
+
+    def delete_hook(self, entity: str, id: int) -> None:
+        """Remove one hook; one that is already gone is fine."""
+        path = f"/{entity_spec(entity).collection}/Hooks/{int(id)}"
+        response = self._send("DELETE", path)
+        if response.status_code == 404:
+            return
+        self._expect_ok(response, f"DELETE {path}")
+
     def probe_write(self, entity: str) -> None:
         """An empty bulk write (``PATCH []``): proves the write endpoint accepts this
         token without changing any data (used by ``shopsync check``)."""

@@ -615,6 +615,32 @@ class WebshopClient:
             return
         self._raise_for(response, f"DELETE {path}")
 
+    # ----------------------------------------------------------------- webhooks
+    def webhooks(self) -> list[dict[str, Any]] | None:
+        """The shop's webhook subscriptions; None when it offers no webhooks (404/405)."""
+        response = self._send("GET", "/webhooks")
+        if response.status_code in NO_SUCH_OPERATION:
+            return None
+        self._raise_for(response, "GET /webhooks")
+        body = response.json()
+        items = body.get("items", body) if isinstance(body, dict) else body
+        return [dict(i) for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+
+    def subscribe_webhook(self, url: str, events: Sequence[str], secret: str) -> dict[str, Any]:
+        """``POST /webhooks``: deliver ``events`` to ``url`` signed with ``secret``."""
+        response = self._send(
+            "POST", "/webhooks", json_body={"url": url, "events": list(events), "secret": secret}
+        )
+        return self._record(response, "POST /webhooks")
+
+    def delete_webhook(self, id: str) -> None:
+        """Unsubscribe; a subscription that is already gone is fine."""
+        path = f"/webhooks/{_id(id)}"
+        response = self._send("DELETE", path)
+        if response.status_code in (404, 410):
+            return
+        self._raise_for(response, f"DELETE {path}")
+
     # ----------------------------------------------------------------- batch writes
     def capabilities(self) -> dict[str, Any]:
         """The shop's optional features (``GET /capabilities``), asked once per client.
