@@ -20,9 +20,13 @@ import threading
 from typing import Protocol
 
 KINDS = ("targeted", "poll", "start", "sweep", "write", "auth", "hooks")
-"""``targeted``: reads of a run a hook asked for; ``poll``, ``start``, ``sweep``: reads of
-a poll, of the start-up run, of a run that swept deletes; ``write``: record writes of any
-run; ``auth``: logins and token refreshes; ``hooks``: hook registrations."""
+"""``targeted``: reads of a run a hook asked for; ``poll``, ``start``: reads of a poll and
+of the start-up run; ``sweep``: full reads of products and quotation lines (the delete
+sweep, whatever run did it); ``write``: record writes of any run; ``auth``: logins and
+token refreshes; ``hooks``: hook registrations."""
+SWEEP_PATHS = frozenset({"/Products", "/QuotationLines"})
+"""Reading these lists in full is what a delete sweep does (changes are read through
+``/Queries``)."""
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -48,6 +52,8 @@ def kind_of(endpoint: str, reads: str) -> str:
         return "hooks"
     if method in WRITE_METHODS:
         return "write"
+    if path in SWEEP_PATHS:
+        return "sweep"
     return reads
 
 

@@ -50,8 +50,6 @@ DEBOUNCE = 0.25
 """Seconds from a datatype's first hint to its run: a burst of edits becomes one run."""
 RANK = {"hook": 0, "start": 1, "follow": 2, "poll": 3}
 """When work of several kinds is queued for one datatype, the first kind here names it."""
-SWEEP_META = "sweep:"
-"""State-database meta prefix of each datatype's last delete sweep (set by the engine)."""
 
 
 class Stopping(Exception):
@@ -240,7 +238,6 @@ class Scheduler:
         trigger = min(kinds, key=RANK.__getitem__)
         only = None if len(chosen) == len(Datatype) else [dt for dt in Datatype if dt in chosen]
         sweep = any(w.sweep for w in chosen.values())
-        sweeps_before = self._sweeps()
         self.metrics.running.set(1)
         started = time.monotonic()
         outcome = "ok"
@@ -255,6 +252,7 @@ class Scheduler:
             report = self.inst.sync(only, sweep=sweep, on_progress=self._progress)
         except Stopping:
             outcome = "interrupted"
+            log.warning("serve.run_interrupted", detail="redone by the next run")
             self._requeue(chosen, 0.0)
         except Busy as exc:
             outcome = "busy"
@@ -271,13 +269,7 @@ class Scheduler:
             self._requeue(chosen, delay)
         finally:
             self.metrics.running.set(0)
-            swept = self._sweeps() != sweeps_before
-            reads = (
-                "sweep"
-                if swept
-                else {"hook": "targeted", "follow": "targeted"}.get(trigger, trigger)
-            )
-            self._account(reads)
+            self._account("targeted" if trigger in ("hook", "follow") else trigger)
             self.metrics.runs.labels(trigger, outcome).inc()
             self.runs += 1
         if report is None:
@@ -358,16 +350,6 @@ class Scheduler:
             self.metrics.requests.labels(system).inc(max(made - before[0], 0))
             self.metrics.rate_limited.labels(system).inc(max(limited - before[1], 0))
             self._counts[system] = (made, limited)
-
-    def _sweeps(self) -> tuple[str | None, ...]:
-        try:
-            with self.inst.session() as s:
-                return tuple(
-                    repo.get_meta(s, SWEEP_META + dt.value)
-                    for dt in (Datatype.products, Datatype.order_lines)
-                )
-        except Exception:  # the state database is away: the run says so itself
-            return ()
 
     def _gauges(self) -> None:
         from shopsync.store.models import PutAside
