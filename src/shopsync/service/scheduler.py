@@ -296,7 +296,13 @@ class Scheduler:
 
     def _follow_up(self, report: RunReport, chosen: dict[Datatype, Work]) -> None:
         """Records waiting for a reference are retried as soon as their upstream moved."""
-        wrote = any(report.stats[dt].writes or report.stats[dt].linked_by_merge for dt in chosen)
+        wrote = any(
+            report.stats[dt].writes
+            or report.stats[dt].created_in_webcrm
+            or report.stats[dt].created_in_webshop
+            or report.stats[dt].linked_by_merge
+            for dt in chosen
+        )
         if not wrote:
             return
         first = min(list(Datatype).index(dt) for dt in chosen)
