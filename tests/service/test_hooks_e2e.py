@@ -122,3 +122,42 @@ def test_a_restart_reuses_the_registrations_and_unregister_removes_them(world: W
     for collection in ("Organisations", "Products", "Opportunities", "QuotationLines"):
         assert _hooks(world, collection) == []
     assert _subscriptions(world) == []
+
+
+def test_a_new_shop_order_and_its_new_customer_cross_together_and_its_delete_follows(
+    world: World,
+) -> None:
+    service = world.serve_started()
+    service.wait_idle()
+    # A new customer and its order at once: the order must not go before its customer
+    # (or must be retried as soon as the customer is in), whatever order the hooks come in.
+    cust = world.shop.create("customers", customer("Order Kunde GmbH", vat_number="DE444"),
+                             idempotency_key="oc1")  # fmt: skip
+    created = world.shop.create(
+        "orders",
+        {"order_number": "W-7001", "customer_id": cust["id"], "status": "pending",
+         "currency": "EUR", "order_date": "2026-04-01", "discount_percent": "0",
+         "notes": "via hook", "lines": []},
+        idempotency_key="oo1",
+    )  # fmt: skip
+    opportunity = wait_for(
+        lambda: next(
+            (o for o in world.crm_all("Opportunity") if o.get("OpportunityNumber") == "W-7001"),
+            None,
+        ),
+        "the shop order as a webCRM opportunity",
+    )
+    organisation = next(
+        o for o in world.crm_all("Organisation") if o["OrganisationName"] == "Order Kunde GmbH"
+    )
+    assert opportunity["OpportunityOrganisationId"] == organisation["OrganisationId"]
+    assert not opportunity.get("OpportunityLostDate")
+    # A delete in the shop: its webhook marks the opportunity lost.
+    world.shop.delete("orders", created["id"])
+    wait_for(
+        lambda: (world.crm.get("Opportunity", int(opportunity["OpportunityId"])) or {}).get(
+            "OpportunityLostDate"
+        ),
+        "the deleted order's opportunity marked lost",
+    )
+    assert service.terminate() < 10
