@@ -1,0 +1,131 @@
+"""What every part of a run shares: the installation's ports and settings, the session,
+the report, and the few facts one part learns for another (which opportunities were
+edited, which orders' lines wait for reconciliation).
+
+The parts (:mod:`staging`, :mod:`pairing`, :mod:`planner`, :mod:`writers`,
+:mod:`recorder`, :mod:`lines`) each hold a :class:`RunContext` and nothing global; a run
+builds one context and the parts around it (:class:`engine.sync.Engine`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from shopsync.config.model import Config, Datatype, ShareConfig
+from shopsync.engine.binder import Binder
+from shopsync.engine.labels import record_label, snapshot_label
+from shopsync.engine.mapping.base import LinkMapping
+from shopsync.engine.matching import Matcher
+from shopsync.engine.model import WEBCRM, WEBSHOP, Item
+from shopsync.engine.ports import WebcrmPort, WebshopPort
+from shopsync.engine.report import PlanLine, RunReport
+from shopsync.store import repo
+from shopsync.store.models import Link
+
+Progress = Callable[[Datatype, str, int], None]
+
+
+@dataclass
+class RunContext:
+    config: Config
+    session: Session
+    webcrm: WebcrmPort
+    webshop: WebshopPort
+    maps: Mapping[Datatype, LinkMapping]
+    binder: Binder
+    matcher: Matcher
+    report: RunReport
+    progress: Progress
+    dry_run: bool = False
+    """Only :meth:`commit` and the run's end look at this: a dry run's parts are the dry
+    writers and recorder (:mod:`writers`, :mod:`recorder`), chosen once by the engine."""
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    onboarded_at: datetime | None = None
+    full: bool = False
+    """``sync --full``: every record is read and compared (no cursor, no fast path)."""
+    force_sweep: bool = False
+    lines_complete: bool = False
+    """Every webCRM quotation line is staged in this run (a first run or a sweep)."""
+    another_pass: bool = False
+    """Something this pass did (a delete staged) needs one more pass over the datatype."""
+    edited_opportunities: set[str] = field(default_factory=set)
+    """Linked opportunities whose webCRM values changed in this run (not echoes)."""
+    line_pairs: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    """Webshop order id → the order as last read or written: its lines are reconciled
+    after the orders."""
+    deferred_intents: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    """Intents of records linked since the last commit, deleted by :meth:`commit`."""
+
+    def commit(self) -> None:
+        """Commit (a dry run only flushes: everything is rolled back at its end).
+
+        Intents of records linked since the last commit are deleted here, in one
+        statement per datatype and side, in the same transaction as the links.
+        """
+        for (dt, system), ids in self.deferred_intents.items():
+            repo.clear_intents_many(self.session, dt, system, ids)
+        self.deferred_intents.clear()
+        if self.dry_run:
+            self.session.flush()
+        else:
+            self.session.commit()
+
+    def intent_spent(self, dt: Datatype, system: str, record_id: str) -> None:
+        """The create intent of ``record_id`` (of ``system``) is done once this commits."""
+        self.deferred_intents.setdefault((dt.value, system), []).append(record_id)
+
+    def share(self, dt: Datatype, target: str) -> ShareConfig:
+        cfg = self.config.datatype(dt)
+        return cfg.to_webshop if target == WEBSHOP else cfg.to_webcrm
+
+    def plan(
+        self,
+        dt: Datatype,
+        action: str,
+        target: str,
+        record: str,
+        detail: str = "",
+        *,
+        data: Mapping[str, Any] | None = None,
+        system: str = WEBCRM,
+        item: Item | None = None,
+        link: Link | None = None,
+    ) -> None:
+        """One line of the plan/report; ``data`` (as ``system`` sent it), ``item`` or
+        ``link`` give the record's label (name, SKU or number)."""
+        label = ""
+        if item is not None:
+            label = record_label(self.config, dt, WEBCRM, item.c_raw) or record_label(
+                self.config, dt, WEBSHOP, item.s_raw
+            )
+        elif data is not None:
+            label = record_label(self.config, dt, system, data)
+        elif link is not None:
+            snap = repo.get_snapshot(self.session, link) if link.id is not None else None
+            label = snapshot_label(self.config, dt, snap.props if snap else None)
+        self.report.plan.append(PlanLine(dt.value, action, target, record, detail, label))
+
+    def wrote(self, dt: Datatype, target: str, kind: str, n: int = 1) -> None:
+        """Count ``n`` writes of ``kind`` (``created``/``updated``) into ``target``: the
+        run's figures and rule 9's per-day update counts, in one place."""
+        if n <= 0:
+            return
+        stats = self.report.stats[dt]
+        if target == WEBSHOP:
+            if kind == "created":
+                stats.created_in_webshop += n
+            else:
+                stats.updated_in_webshop += n
+            stats.updates_to_webshop += n
+        else:
+            if kind == "created":
+                stats.created_in_webcrm += n
+            else:
+                stats.updated_in_webcrm += n
+            stats.updates_to_webcrm += n
+        repo.add_updates(self.session, dt.value, f"to_{target}", n)

@@ -1,0 +1,292 @@
+"""The recorder: what a written item leaves in the state database, in one place.
+
+Links (through the binder's tables), snapshots of the agreed values, rule-9 counts
+(:meth:`RunContext.wrote`), put-aside entries and waiting reasons, and the inbox rows
+that leave once their work is recorded. A dry run records nothing
+(:class:`DryRecorder`): its rows only leave the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import structlog
+
+from shopsync.config.model import Datatype
+from shopsync.engine.context import RunContext
+from shopsync.engine.differ import Props, snapshot_after
+from shopsync.engine.model import WEBCRM, WEBSHOP, Batch, Item, other
+from shopsync.engine.policies import POLICIES
+from shopsync.engine.streams import STREAMS, parse_time, webcrm_updated
+from shopsync.store import repo
+from shopsync.store.models import InboxRecord, Link
+
+log = structlog.get_logger("shopsync.engine")
+
+NewLine = tuple[dict[str, Any], dict[str, Any], int]
+"""``(webshop line, body sent to webCRM, new QuotationLineId)`` of a new opportunity."""
+
+
+class Recorder:
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        self.aside_seen: set[tuple[str, str, str]] = set()
+        """(datatype, system, id) with a put-aside entry, seen while planning this run."""
+        self.new_lines: dict[int, list[NewLine]] = {}
+        """id() of an order item → the lines created in webCRM for its new opportunity."""
+        self._linked_now: set[tuple[str, str, str]] = set()
+        """(datatype, system, id) linked in this run, not yet flushed to the database."""
+
+    # ------------------------------------------------------------------ put aside
+    def fingerprint(self, dt: Datatype, system: str, data: Mapping[str, Any]) -> str:
+        mapping = self.ctx.maps[dt]
+        values = mapping.webcrm_values(data) if system == WEBCRM else mapping.webshop_values(data)
+        return repo.fingerprint(values)
+
+    def put_aside(self, item: Item, reason: str, batch: Batch, *, retry: bool = False) -> None:
+        """Set the record aside with ``reason`` until it changes (``retry``: every run).
+
+        Its fingerprint is taken from the record as read (the staged row), not from
+        ``c_raw``/``s_raw`` that planning may have completed (an assigned order number),
+        so that the unchanged record is recognised as still put aside on the next run.
+        """
+        ctx, dt = self.ctx, item.datatype
+        item.refused = reason
+        row = item.c_row if item.source == WEBCRM else item.s_row
+        data = item.c_raw if item.source == WEBCRM else item.s_raw
+        if row is not None and row.data is not None:
+            data = row.data
+        rid = (item.crm_id if item.source == WEBCRM else item.shop_id) or (
+            row.record_id if row else "?"
+        )
+        fp = "" if retry else self.fingerprint(dt, item.source, data or {})
+        repo.put_aside(ctx.session, dt.value, item.source, rid, reason, fp, data)
+        ctx.report.stats[dt].put_aside += 1
+        ctx.plan(
+            dt, "put-aside", other(item.source), f"{item.source}:{rid}", reason,
+            data=data, system=item.source,
+        )  # fmt: skip
+        batch.done(*item.rows)
+        batch.done(*item.line_rows)
+
+    def put_aside_now(self, item: Item, reason: str, *, retry: bool = False) -> None:
+        """:meth:`put_aside` after the item's batch was recorded: its rows leave now."""
+        batch = Batch()
+        self.put_aside(item, reason, batch, retry=retry)
+        self.discard(batch.done_rows)
+
+    def put_aside_line(
+        self,
+        system: str,
+        rid: str,
+        reason: str,
+        data: Mapping[str, Any] | None,
+        *,
+        target: str | None = None,
+    ) -> None:
+        """Put one order line aside (rule 7): its order and the other lines go on.
+
+        Lines are fingerprinted as read (their raw JSON), records by mapped values.
+        ``target`` also writes a plan line for it.
+        """
+        ctx, lines = self.ctx, Datatype.order_lines
+        repo.put_aside(
+            ctx.session, lines.value, system, rid, reason,
+            repo.fingerprint(data), dict(data) if data is not None else None,
+        )  # fmt: skip
+        ctx.report.stats[lines].put_aside += 1
+        if target is not None:
+            ctx.plan(
+                lines, "put-aside", target, f"{system}:{rid}", reason, data=data, system=system
+            )
+
+    def line_still_aside(self, system: str, rid: str, data: Mapping[str, Any] | None) -> bool:
+        entry = repo.get_put_aside(self.ctx.session, Datatype.order_lines.value, system, rid)
+        return entry is not None and entry.fingerprint == repo.fingerprint(data)
+
+    def wait(self, batch: Batch, row: InboxRecord, reason: str) -> None:
+        """The row stays in the inbox, with why (``status`` and ``check`` show it)."""
+        batch.claim(row)
+        if row.waiting_reason is None:
+            self.ctx.plan(
+                Datatype(row.datatype), "wait", "-", f"{row.system}:{row.record_id}", reason,
+                data=row.data, system=row.system,
+            )  # fmt: skip
+        row.waiting_reason = reason
+        row.attempts += 1
+
+    def discard(self, rows: Iterable[InboxRecord]) -> None:
+        """Take rows whose work is done out of the inbox."""
+        for row in rows:
+            if row in self.ctx.session:
+                self.ctx.session.delete(row)
+
+    # ---------------------------------------------------------------------- links
+    def linked_elsewhere(self, dt: Datatype, crm_id: str, shop_id: str) -> str | None:
+        """Why ``crm_id`` ⇄ ``shop_id`` cannot be linked (one is linked already), or None."""
+        for system, rid in ((WEBCRM, crm_id), (WEBSHOP, shop_id)):
+            if (dt.value, system, rid) in self._linked_now or repo.link_by_id(
+                self.ctx.session, dt.value, system, rid
+            ):
+                return (
+                    f"{system} record {rid} is linked already; webcrm:{crm_id} ⇄ "
+                    f"webshop:{shop_id} was not linked (a duplicate: please merge by hand)"
+                )
+        return None
+
+    def record(self, dt: Datatype, item: Item, batch: Batch) -> None:
+        """Record a written item: link, snapshot, counts; its rows leave the inbox."""
+        if item.crm_id is None or item.shop_id is None:
+            batch.done(*item.rows)
+            return
+        link = item.link or self._new_link(dt, item, batch)
+        if link is None:
+            return
+        self._count(dt, item)
+        if link.state == "active":
+            self._snapshot(dt, item, link)
+        POLICIES[dt].after_write(self.ctx.binder, item)
+        if POLICIES[dt].children is not None:
+            self._order_written(item, link)
+        self._release(dt, item)
+        batch.done(*item.rows)
+
+    def _new_link(self, dt: Datatype, item: Item, batch: Batch) -> Link | None:
+        assert item.crm_id is not None and item.shop_id is not None
+        clash = self.linked_elsewhere(dt, item.crm_id, item.shop_id)
+        if clash is not None:
+            # never a unique-key violation that fails the run after its writes (and
+            # has the next run write them again): the pair is reported, not linked
+            log.error("refusing a second link", datatype=dt.value, detail=clash)
+            self.put_aside(item, clash, batch)
+            return None
+        self._linked_now.add((dt.value, WEBCRM, item.crm_id))
+        self._linked_now.add((dt.value, WEBSHOP, item.shop_id))
+        has_children = POLICIES[dt].children is not None  # they need the link's id now
+        link = repo.add_link(
+            self.ctx.session, dt.value, item.crm_id, item.shop_id, item.created_by,
+            flush=has_children,
+        )  # fmt: skip
+        item.link = link
+        if item.created_by == "merge":
+            self.ctx.report.stats[dt].linked_by_merge += 1
+            self.ctx.plan(dt, "link", "-", item.label, "matched by merge criteria", item=item)
+        return link
+
+    def _count(self, dt: Datatype, item: Item) -> None:
+        ctx = self.ctx
+        assert item.crm_id is not None and item.shop_id is not None
+        if item.shop_create:
+            ctx.wrote(dt, WEBSHOP, "created")
+            ctx.intent_spent(dt, WEBCRM, item.crm_id)
+        elif item.shop_body is not None and item.s_after is not None:
+            ctx.wrote(dt, WEBSHOP, "updated")
+        if item.crm_create:
+            ctx.wrote(dt, WEBCRM, "created")
+            ctx.intent_spent(dt, WEBSHOP, item.shop_id)
+        elif item.crm_sent:
+            ctx.wrote(dt, WEBCRM, "updated")
+        if item.shop_body is None and not item.crm_sent and not item.crm_create:
+            ctx.report.stats[dt].unchanged += 1
+
+    def _snapshot(self, dt: Datatype, item: Item, link: Link) -> None:
+        s_now = item.s_after if item.s_after is not None else item.s_raw
+        c_raw = {} if item.crm_create else item.c_raw  # a new record holds what was sent
+        props = snapshot_after(self.ctx.maps[dt], item.snapshot, c_raw, s_now, item.crm_sent)
+        version = s_now.get("version") if s_now else None
+        repo.put_snapshot(
+            self.ctx.session, link, props,
+            webcrm_updated(STREAMS[dt], item.c_raw) if item.c_raw else None,
+            parse_time(s_now.get("updated_at")) if s_now else None,
+            version if isinstance(version, int) else None,
+        )  # fmt: skip
+
+    def _release(self, dt: Datatype, item: Item) -> None:
+        """A side's entry goes once that side's record was part of this item and synced
+        (not when only the other side's re-read record passed through unchanged)."""
+        for system, aside_id, row in (
+            (WEBCRM, item.crm_id, item.c_row),
+            (WEBSHOP, item.shop_id, item.s_row),
+        ):
+            seen = (dt.value, system, aside_id) in self.aside_seen
+            if seen and aside_id is not None and (row is not None or item.source == system):
+                repo.clear_put_aside(self.ctx.session, dt.value, system, aside_id)
+
+    def _order_written(self, item: Item, link: Link) -> None:
+        """An order's lines: link those that travelled with it, and leave its lines to be
+        reconciled after the orders (a row in the inbox says so until they are: a run
+        that dies before then leaves the work for the next one, not forgotten)."""
+        self.link_travelled_lines(item, link)
+        s_now = item.s_after if item.s_after is not None else item.s_raw
+        if link.state == "active" and not item.shop_create and s_now and "lines" in s_now:
+            assert item.shop_id is not None
+            self.ctx.line_pairs[item.shop_id] = s_now
+            repo.stage(
+                self.ctx.session, Datatype.order_lines.value, WEBSHOP, item.shop_id,
+                updated_at=None, data=None, parent_id=item.crm_id,
+            )  # fmt: skip
+
+    def link_travelled_lines(self, item: Item, link: Link) -> None:
+        """Link the lines created together with an order, on either side."""
+        ctx, lines = self.ctx, Datatype.order_lines
+        if item.shop_create and item.s_after is not None and item.crm_lines is not None:
+            shop_lines = item.s_after.get("lines") or []
+            for crm_line, shop_line in zip(item.crm_lines, shop_lines, strict=False):
+                self.link_line(
+                    link, str(crm_line["QuotationLineId"]), str(shop_line["id"]), WEBCRM,
+                    crm_line, shop_line, {}, known_new=True,
+                )  # fmt: skip
+            self.discard(item.line_rows)
+            ctx.wrote(lines, WEBSHOP, "created", len(shop_lines))
+        for shop_line, sent, new_id in self.new_lines.pop(id(item), []):
+            ctx.intent_spent(lines, WEBSHOP, str(shop_line["id"]))
+            self.link_line(
+                link, str(new_id), str(shop_line["id"]), WEBSHOP,
+                {**sent, "QuotationLineId": new_id}, shop_line, sent, known_new=True,
+            )  # fmt: skip
+            ctx.wrote(lines, WEBCRM, "created")
+
+    def link_line(
+        self,
+        parent: Link,
+        crm_id: str,
+        shop_id: str,
+        created_by: str,
+        c_raw: Mapping[str, Any] | None,
+        s_raw: Mapping[str, Any] | None,
+        sent: Mapping[str, Any],
+        previous: Props | None = None,
+        *,
+        known_new: bool = False,
+    ) -> Link:
+        """Link a line pair and store its snapshot; ``known_new`` skips the lookup and
+        leaves the INSERTs for the next flush (a created order's lines come in bulk)."""
+        ctx, lines = self.ctx, Datatype.order_lines
+        link = None if known_new else repo.link_by_webcrm(ctx.session, lines.value, crm_id)
+        if link is None:
+            link = repo.add_link(
+                ctx.session, lines.value, crm_id, shop_id, created_by,
+                parent_id=parent.id, flush=not known_new,
+            )  # fmt: skip
+        props = snapshot_after(ctx.maps[lines], previous, c_raw, s_raw, sent)
+        repo.put_snapshot(ctx.session, link, props, None, None, None)
+        return link
+
+    def line_snapshot(
+        self,
+        link: Link,
+        previous: Props | None,
+        c_raw: Mapping[str, Any] | None,
+        s_raw: Mapping[str, Any] | None,
+        sent: Mapping[str, Any],
+    ) -> None:
+        props = snapshot_after(self.ctx.maps[Datatype.order_lines], previous, c_raw, s_raw, sent)
+        repo.put_snapshot(self.ctx.session, link, props, None, None, None)
+
+
+class DryRecorder(Recorder):
+    """A dry run's recorder: nothing was written, so nothing is linked or counted."""
+
+    def record(self, dt: Datatype, item: Item, batch: Batch) -> None:
+        batch.done(*item.rows)
