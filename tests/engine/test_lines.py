@@ -488,3 +488,27 @@ def test_onboarding_merge_pairs_the_lines_of_merged_orders(env: Env) -> None:
     shop_skus = sorted(x["sku"] for x in env.shop_get("orders", order_id)["lines"])
     assert crm_skus == shop_skus == ["SKU-1", "SKU-2", "SKU-3"]
     assert env.sync().writes == 0
+
+
+def test_merged_orders_pair_lines_of_one_sku_by_occurrence(env: Env) -> None:
+    """pair_lines' rule in the engine: the n-th line of a SKU (by position) pairs with
+    the n-th line of that SKU on the other side, whatever order the lines were created
+    or staged in (the first one created here is the second by position)."""
+    org_id = env.crm_create("Organisation", org())
+    opp_id = env.crm_create("Opportunity", opportunity(org_id, OpportunityNumber="N-1"))
+    second = env.crm_create(
+        "QuotationLine", qline(opp_id, "SKU-1", QuotationLineSortOrder=2, QuotationLineQuantity=5.0)
+    )
+    first = env.crm_create(
+        "QuotationLine", qline(opp_id, "SKU-1", QuotationLineSortOrder=1, QuotationLineQuantity=1.0)
+    )
+    env.sync()
+    env.fresh_state()  # a second onboarding: both lines exist on both sides
+    report = env.sync()
+    assert report.stats[L].linked_by_merge == 2
+    order_id = env.link(ORD, webcrm=opp_id).webshop_id
+    for line_id, quantity in ((first, "1"), (second, "5")):
+        link = env.link(L, webcrm=line_id)
+        assert link is not None
+        assert shop_line(env, order_id, link.webshop_id)["quantity"].startswith(quantity)
+    assert env.sync().writes == 0

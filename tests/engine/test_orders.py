@@ -442,3 +442,18 @@ def test_order_refused_for_bad_data_is_put_aside_with_its_lines_and_retried(
     assert [x["sku"] for x in shop["lines"]] == ["SKU-1"]
     assert env.link(Datatype.order_lines, webcrm=line).webshop_id == shop["lines"][0]["id"]
     assert env.sync().writes == 0
+
+
+def test_deleted_order_marks_opportunity_lost_as_mark_lost_says(
+    linked: tuple[Env, int, str],
+) -> None:
+    """The engine's delete path and ``mapping.orders.mark_lost`` are one implementation:
+    the opportunity gets a lost date and percent 0."""
+    env, opp_id, shop_id = linked
+    env.crm_update("Opportunity", opp_id, OpportunityPercent=60)
+    env.sync()
+    env.shop.delete("orders", shop_id)
+    env.sync()
+    rec = env.crm_get("Opportunity", opp_id)
+    assert rec["OpportunityPercent"] == 0
+    assert date_of(rec["OpportunityLostDate"]) is not None
