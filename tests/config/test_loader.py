@@ -77,7 +77,7 @@ def test_environment_overrides_file_and_secrets_stay_secret(tmp_path: Path) -> N
         "SHOPSYNC_WEBCRM_AUTH_CODE": "env-secret-code",
         "SHOPSYNC_WEBSHOP_TOKEN": "",  # empty = unset: the file's value stays
         "SHOPSYNC_WEBSHOP_BASE_URL": "http://shop.example:8080/",
-        "SHOPSYNC_WEBSHOP_WEBHOOK_SECRET": "hook-secret",
+        "SHOPSYNC_WEBSHOP_WEBHOOK_SECRET": "hook-secret-of-16-chars",
         "SHOPSYNC_STATE_URL": "postgresql+psycopg://u@db/shopsync",
         "SHOPSYNC_WEBCRM_BASE_URL": "https://b.example",
     }
@@ -90,7 +90,7 @@ def test_environment_overrides_file_and_secrets_stay_secret(tmp_path: Path) -> N
     assert config.webcrm.base_url == "https://b.example"
     assert config.state.url == "postgresql+psycopg://u@db/shopsync"
     shown = repr(config) + str(config) + config.model_dump_json()
-    for secret in ("env-secret-code", "file-token", "hook-secret"):
+    for secret in ("env-secret-code", "file-token", "hook-secret-of-16-chars"):
         assert secret not in shown
 
 

@@ -318,3 +318,14 @@ def test_a_failed_run_is_retried_with_its_hints(monkeypatch: Any) -> None:
     assert not _step(sched)  # backing off
     clock.now += 2.0
     assert _step(sched)
+
+
+def test_a_webhook_secret_of_the_wrong_length_is_named_without_its_value(tmp_path: Any) -> None:
+    from shopsync.config.loader import ConfigError, load_config
+
+    path = tmp_path / "shopsync.toml"
+    path.write_text('[webshop]\nwebhook_secret = "short-one"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    assert "webshop.webhook_secret" in str(info.value) and "16 to 256" in str(info.value)
+    assert "short-one" not in str(info.value)

@@ -99,11 +99,25 @@ class WebshopConfig(Strict):
     timeout_seconds: float = Field(30.0, gt=0)
     max_retries: int = Field(6, ge=0, le=20)
     webhook_secret: SecretStr | None = None
+    """The secret the shop signs webhook calls with; unset: ``shopsync serve`` makes one
+    and keeps it in the state database."""
 
     @field_validator("base_url")
     @classmethod
     def _base_url(cls, v: str) -> str:
         return http_url(v)
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, v: SecretStr | None) -> SecretStr | None:
+        # The contract's subscriptions take 16..256 characters; checked here so a short
+        # secret fails at load time, naming the key, not at every start of the service.
+        if v is not None and not 16 <= len(v.get_secret_value()) <= 256:
+            raise ValueError(
+                f"has {len(v.get_secret_value())} characters; allowed: 16 to 256 "
+                "(or leave it unset: shopsync serve makes one)"
+            )
+        return v
 
 
 STATE_DIALECTS = ("sqlite", "postgresql")
