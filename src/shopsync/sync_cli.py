@@ -546,36 +546,10 @@ def _link_json(link: Any) -> dict[str, Any]:
 
 def requeue_put_aside(inst: Installation, datatype: Datatype | None) -> int:
     """Clear put-aside entries and stage their records again, fresh from their system."""
-    from shopsync.engine.streams import STREAMS, parse_time
-    from shopsync.store import repo
+    from shopsync.engine.restage import retry_put_aside
 
-    n = 0
     with inst.session() as s:
-        for p in repo.all_put_aside(s, datatype.value if datatype else None):
-            dt = Datatype(p.datatype)
-            stream = STREAMS[dt]
-            data = p.data
-            if dt is not Datatype.order_lines:
-                if p.system == "webcrm":
-                    data = inst.webcrm.get(stream.webcrm_entity, int(p.record_id))
-                elif stream.webshop_collection:
-                    data = inst.webshop.get(stream.webshop_collection, p.record_id)
-            repo.clear_put_aside(s, p.datatype, p.system, p.record_id)
-            if data is not None and dt is not Datatype.order_lines:
-                updated = (
-                    data.get(stream.webcrm_updated_field)
-                    if p.system == "webcrm"
-                    else data.get("updated_at")
-                )
-                repo.stage(
-                    s, p.datatype, p.system, p.record_id, updated_at=parse_time(updated), data=data
-                )
-            elif data is not None and p.system == "webcrm":
-                repo.stage(
-                    s, p.datatype, p.system, p.record_id, updated_at=parse_time(data.get("QuotationLineUpdatedAt")),
-                    data=data, parent_id=str(data.get("QuotationLineOpportunityId")),
-                )  # fmt: skip
-            n += 1
+        n = retry_put_aside(s, inst.config, inst.webcrm, inst.webshop, datatype)
         s.commit()
     return n
 

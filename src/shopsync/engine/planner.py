@@ -16,6 +16,7 @@ from typing import Any
 from shopsync.config.model import Datatype
 from shopsync.engine.context import RunContext
 from shopsync.engine.creates import Creates
+from shopsync.engine.deletes import plan_delete
 from shopsync.engine.differ import Props, Side, decide
 from shopsync.engine.lines.travel import Travel
 from shopsync.engine.mapping.base import LinkMapping, MappingError, Unresolved
@@ -28,13 +29,11 @@ from shopsync.engine.model import (
     may_be_own_create,
     may_still_land,
     other,
-    pair_label,
 )
 from shopsync.engine.pairing import Pairing
 from shopsync.engine.policies import POLICIES
 from shopsync.engine.recorder import Recorder
 from shopsync.engine.streams import STREAMS, parse_time, webcrm_created, webcrm_updated
-from shopsync.store import repo
 from shopsync.store.models import InboxRecord, Link
 
 
@@ -57,7 +56,7 @@ class Planner:
         batch.claim(row)
         link = self.pairing.link_for(dt, row.system, row.record_id)
         if row.deleted:
-            self.plan_delete(dt, row, link, batch)
+            plan_delete(self.ctx, dt, row, link, batch)
         elif self.pairing.still_put_aside(dt, row):
             batch.done(row)
         elif link is not None:
@@ -266,44 +265,6 @@ class Planner:
             f"takes back the webshop product of deleted webCRM product {old} (same SKU)",
             item=item,
         )  # fmt: skip
-        batch.items.append(item)
-
-    # ----------------------------------------------------------------- deletes
-    def plan_delete(self, dt: Datatype, row: InboxRecord, link: Link | None, batch: Batch) -> None:
-        """Rule 5: a webCRM delete deactivates (products) or unlinks; a webshop delete
-        unlinks, with its children, and marks the webCRM record (orders: lost)."""
-        ctx, policy = self.ctx, POLICIES[dt]
-        repo.clear_merge_keys(ctx.session, dt.value, row.system, row.record_id)
-        if link is None or link.state != "active":
-            batch.done(row)
-            return
-        ctx.report.stats[dt].deleted += 1
-        label = pair_label(link.webcrm_id, link.webshop_id)
-        if row.system == WEBCRM:
-            link.state = "webcrm_deleted"
-            patch = policy.on_webcrm_delete()
-            if patch is None:
-                batch.done(row)
-                return
-            item = Item(dt, WEBCRM, link=link, c_row=row, crm_id=link.webcrm_id)
-            item.shop_id = link.webshop_id
-            if ctx.share(dt, WEBSHOP).enabled:
-                item.shop_body = dict(patch)
-            ctx.plan(dt, "deactivate", WEBSHOP, link.webshop_id, "deleted in webCRM", link=link)
-            batch.items.append(item)
-            return
-        link.state = "webshop_deleted"
-        ctx.plan(dt, "unlink", "-", label, "deleted in the webshop", link=link)
-        if policy.children is not None:
-            for child in repo.children(ctx.session, link):
-                child.state = "webshop_deleted"
-        patch = policy.on_webshop_delete()
-        if patch is None or not ctx.share(dt, WEBCRM).enabled:
-            batch.done(row)
-            return
-        item = Item(dt, WEBSHOP, link=link, s_row=row, crm_id=link.webcrm_id)
-        item.crm_body = dict(patch)
-        ctx.plan(dt, "mark lost", WEBCRM, link.webcrm_id, "order deleted in the webshop", link=link)
         batch.items.append(item)
 
 

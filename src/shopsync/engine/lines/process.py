@@ -10,7 +10,8 @@ from shopsync.engine.context import RunContext
 from shopsync.engine.creates import Creates
 from shopsync.engine.differ import Side, decide, snapshot_after
 from shopsync.engine.lines.queue import LineQueue
-from shopsync.engine.lines.reconcile import OrderLines, reconciled
+from shopsync.engine.lines.reconcile import reconciled
+from shopsync.engine.lines.write import OrderLineWrites
 from shopsync.engine.mapping.base import MappingError, Unresolved
 from shopsync.engine.model import WEBCRM, WEBSHOP
 from shopsync.engine.pairing import Pairing
@@ -117,14 +118,14 @@ class LineProcessor:
             if shop_raw is None:
                 reconciled(self.ctx, order_link.webshop_id)
                 return
-        work = OrderLines(self.ctx, self.recorder, self.creates, order_link, shop_raw)
+        work = OrderLineWrites(self.ctx, self.recorder, self.creates, order_link, shop_raw)
         rows = repo.inbox_children(self.ctx.session, LINES.value, WEBCRM, order_link.webcrm_id)
         work.plan_webcrm(rows)
         work.plan_webshop()
         work.plan_removed()
         self._write(work)
 
-    def _write(self, work: OrderLines) -> None:
+    def _write(self, work: OrderLineWrites) -> None:
         if not work.write_webshop():
             return
         if work.shop_now is not work.shop_raw:
@@ -167,5 +168,5 @@ class LineProcessor:
 class DryLineProcessor(LineProcessor):
     """A dry run plans each order's lines and writes nothing."""
 
-    def _write(self, work: OrderLines) -> None:
+    def _write(self, work: OrderLineWrites) -> None:
         work.plan_dry()
