@@ -29,8 +29,13 @@ def test_without_public_url_nothing_is_registered_and_polls_carry_changes(world:
         ),
         "the edit carried by a poll",
     )
-    metrics = service.metrics()
-    assert metrics['shopsync_runs_total{outcome="ok",trigger="poll"}'] >= 1
+    # The poll run wrote the edit; its figures are in once it has ended.
+    metrics = wait_for(
+        lambda: (
+            (m := service.metrics()).get('shopsync_runs_total{outcome="ok",trigger="poll"}') and m
+        ),
+        "the poll run counted",
+    )
     assert metrics['shopsync_hook_deliveries_total{result="accepted",source="webcrm"}'] == 0
     assert metrics['shopsync_webcrm_budget_requests_total{kind="poll"}'] >= 1
     # The hook addresses exist but know no token but ours, which nobody was given.
@@ -103,12 +108,19 @@ def test_sigterm_in_the_middle_of_a_run_exits_within_10_s_and_loses_nothing(
     assert service.process.returncode == 0
     assert "serve.stopping" in service.log()
 
-    # A new start finishes the work: each record exactly once on each side.
-    again = world.serve_started(public=public)
+    # A new start finishes the work: each record exactly once on each side. (A webCRM
+    # create cut off in flight makes its datatype wait up to timeout_seconds + 1 s before
+    # webCRM is asked whether it landed: the polls of the new service do that.)
+    again = world.serve_started(public=public, poll_seconds=1)
+    expected = sorted([f"Term {i} ApS" for i in range(12)] + [f"Term {i} GmbH" for i in range(12)])
+    wait_for(
+        lambda: (
+            sorted(c["name"] for c in world.shop_all("customers")) == expected
+            and sorted(o["OrganisationName"] for o in world.crm_all("Organisation")) == expected
+        ),
+        "every record once on each side",
+    )
     again.wait_idle()
-    names = sorted(c["name"] for c in world.shop_all("customers"))
-    expected = [f"Term {i} ApS" for i in range(12)] + [f"Term {i} GmbH" for i in range(12)]
-    assert names == sorted(expected)
-    orgs = sorted(o["OrganisationName"] for o in world.crm_all("Organisation"))
-    assert orgs == names
+    assert sorted(c["name"] for c in world.shop_all("customers")) == expected
+    assert sorted(o["OrganisationName"] for o in world.crm_all("Organisation")) == expected
     assert again.terminate() < 10
