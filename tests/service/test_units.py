@@ -329,3 +329,57 @@ def test_a_webhook_secret_of_the_wrong_length_is_named_without_its_value(tmp_pat
         load_config(path, env={})
     assert "webshop.webhook_secret" in str(info.value) and "16 to 256" in str(info.value)
     assert "short-one" not in str(info.value)
+
+
+@dataclass
+class FakeShopHooks:
+    subs: list[dict[str, Any]] | None = field(default_factory=list)
+    n: int = 0
+
+    def webhooks(self) -> list[dict[str, Any]] | None:
+        return None if self.subs is None else [dict(s) for s in self.subs]
+
+    def subscribe_webhook(self, url: str, events: Any, secret: str) -> dict[str, Any]:
+        assert self.subs is not None
+        self.n += 1
+        sub = {"id": f"whk_{self.n}", "url": url, "events": list(events)}
+        self.subs.append(sub)
+        return sub
+
+    def delete_webhook(self, id: str) -> None:
+        assert self.subs is not None
+        self.subs = [s for s in self.subs if s["id"] != id]
+
+
+def test_the_shop_subscription_is_kept_while_its_secret_is_known_else_replaced() -> None:
+    api = FakeShopHooks()
+    stored: list[str] = []
+    kw: dict[str, Any] = {"before_subscribing": stored.append}
+    first = hooks_webshop.subscribe(
+        api, "https://sync.example", "tok", known_id=None, known_secret=None, new_secret="a" * 20,
+        **kw,
+    )  # fmt: skip
+    assert (first.kept, first.secret, stored) == (False, "a" * 20, ["a" * 20])
+    again = hooks_webshop.subscribe(
+        api, "https://sync.example", "tok", known_id=first.subscription_id,
+        known_secret="a" * 20, new_secret="b" * 20, **kw,
+    )  # fmt: skip
+    assert (again.kept, again.secret, stored) == (True, "a" * 20, ["a" * 20])
+    # Someone deleted it in the shop: a new one, whose secret is stored first.
+    api.subs = []
+    gone = hooks_webshop.subscribe(
+        api, "https://sync.example", "tok", known_id=first.subscription_id,
+        known_secret="a" * 20, new_secret="c" * 20, **kw,
+    )  # fmt: skip
+    assert (gone.kept, gone.secret, stored[-1]) == (False, "c" * 20, "c" * 20)
+    # The secret was lost (a new state database): the old subscription is replaced.
+    lost = hooks_webshop.subscribe(
+        api, "https://sync.example", "tok", known_id=None, known_secret=None,
+        new_secret="d" * 20, **kw,
+    )  # fmt: skip
+    assert (lost.removed, len(api.subs or [])) == (1, 1)
+    assert hooks_webshop.unsubscribe(api, "https://sync.example", "tok") == 1
+    none = FakeShopHooks(subs=None)
+    assert not hooks_webshop.subscribe(
+        none, "https://sync.example", "tok", known_id=None, known_secret=None, new_secret="e" * 20
+    ).offered

@@ -70,15 +70,20 @@ class Service:
             setup=self.register_hooks if self.public_url else None,
         )
         self.stop_requested_at: float | None = None
+        self._webcrm_registered = False
 
     def register_hooks(self) -> None:
-        """Hooks in webCRM and a webhook subscription in the shop (idempotent)."""
+        """Hooks in webCRM and a webhook subscription in the shop (idempotent). A part
+        that succeeded is not redone when the other fails and setup is retried."""
         assert self.public_url is not None
-        done = hooks_webcrm.register(self.inst.webcrm, self.public_url, self.token)
-        log.info(
-            "serve.webcrm_hooks",
-            kept=done.kept, created=done.created, repaired=done.repaired, removed=done.removed,
-        )  # fmt: skip
+        if not self._webcrm_registered:
+            done = hooks_webcrm.register(self.inst.webcrm, self.public_url, self.token)
+            self._webcrm_registered = True
+            log.info(
+                "serve.webcrm_hooks",
+                kept=done.kept, created=done.created, repaired=done.repaired,
+                removed=done.removed,
+            )  # fmt: skip
         configured = self.config.webshop.webhook_secret
         known = secrets_store.get(self.inst, secrets_store.WEBSHOP_SECRET)
         if configured is not None and configured.get_secret_value() != known:
@@ -87,10 +92,12 @@ class Service:
             configured.get_secret_value() if configured is not None else secrets_store.new_secret()
         )
         register_secret(fresh)
-        # The secret to verify with must be in place before the shop can first call.
-        self.verifier.use_secret(known or fresh)
-        if known is None:
-            secrets_store.put(self.inst, secrets_store.WEBSHOP_SECRET, fresh)
+
+        def before_subscribing(secret: str) -> None:
+            # Stored and in use before the shop can first call with it.
+            secrets_store.put(self.inst, secrets_store.WEBSHOP_SECRET, secret)
+            self.verifier.use_secret(secret)
+
         sub = hooks_webshop.subscribe(
             self.inst.webshop,
             self.public_url,
@@ -98,6 +105,7 @@ class Service:
             known_id=secrets_store.get(self.inst, secrets_store.WEBSHOP_SUBSCRIPTION),
             known_secret=known,
             new_secret=fresh,
+            before_subscribing=before_subscribing,
         )
         if not sub.offered:
             self.verifier.use_secret(None)

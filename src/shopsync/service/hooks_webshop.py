@@ -27,7 +27,7 @@ import hmac
 import json
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -88,11 +88,13 @@ def subscribe(
     known_id: str | None,
     known_secret: str | None,
     new_secret: str,
+    before_subscribing: Callable[[str], None] = lambda _secret: None,
 ) -> Subscription:
     """Keep our subscription when we still know its secret; otherwise replace it.
 
-    Returns the subscription's id and the secret to verify with; the caller stores both
-    *before* the first delivery can arrive (it stores ``new_secret`` before calling)."""
+    Returns the subscription's id and the secret to verify with. A new subscription's
+    secret is handed to ``before_subscribing`` first, so the caller can store it and
+    verify with it before the shop's first call can arrive."""
     subs = api.webhooks()
     if subs is None:
         return Subscription(offered=False)
@@ -117,6 +119,7 @@ def subscribe(
     if keep is not None:
         result.kept, result.subscription_id, result.secret = True, known_id, known_secret
         return result
+    before_subscribing(new_secret)
     created = api.subscribe_webhook(url, EVENTS, new_secret)
     result.subscription_id, result.secret = str(created["id"]), new_secret
     return result
