@@ -73,4 +73,8 @@ def test_unsigned_wrong_stale_and_replayed_calls_are_refused_and_change_nothing(
     final = service.metrics()
     assert final[key_accepted] - before[key_accepted] == 2
     assert final[key_refused] - before[key_refused] == 7
+    # Neither the address's token nor the secret ever reaches the log.
+    log = service.log()
+    assert "serve.webhook_refused" in log
+    assert token not in log and secret not in log
     assert service.terminate() < 10
