@@ -11,7 +11,7 @@ from shopsync.config.model import Datatype, DeletesConfig
 from shopsync.store import repo
 from tests.engine.conftest import Env, crm_product, org
 from tests.engine.test_crash import seed
-from tests.engine.test_lines import qline
+from tests.engine.test_lines import qline, shop_line
 from tests.engine.test_orders import opportunity
 
 P, L = Datatype.products, Datatype.order_lines
@@ -97,3 +97,32 @@ def test_our_own_writes_read_back_are_dropped_before_staging(
     # a real change right after is still seen
     env.crm_update("Organisation", ids[0], OrganisationCity="Kolding")
     assert env.sync().stats[Datatype.customers].updated_in_webshop == 1
+
+
+def test_quotation_lines_written_by_us_and_read_back_are_dropped_before_staging(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The echo of line writes costs no inbox rows and no order read (the fast path
+    covers webCRM quotation lines too); a real line edit right after still goes."""
+    org_id = env.crm_create("Organisation", org())
+    opp_id = env.crm_create("Opportunity", opportunity(org_id))
+    line_ids = [env.crm_create("QuotationLine", qline(opp_id, f"SKU-{i}")) for i in range(3)]
+    env.sync()
+    order_id = env.link(Datatype.orders, webcrm=opp_id).webshop_id
+    lines = env.shop_get("orders", order_id)["lines"]
+    env.shop_update("orders", order_id, lines=[{**x, "quantity": "7"} for x in lines])
+    assert env.sync().stats[L].updated_in_webcrm == 3
+    staged: list[tuple[str, str, int]] = []
+    stage_page = repo.stage_page
+
+    def counting(s: Any, datatype: str, system: str, records: Any) -> None:
+        staged.append((datatype, system, len(records)))
+        stage_page(s, datatype, system, records)
+
+    monkeypatch.setattr(repo, "stage_page", counting)
+    report = env.sync()  # reads the three quantities written to webCRM back
+    assert report.writes == 0 and report.stats[L].unchanged >= 3
+    assert [n for dt, _, n in staged if dt == L.value] == [], staged
+    env.crm_update("QuotationLine", line_ids[0], QuotationLineQuantity=9.0)
+    assert env.sync().stats[L].updated_in_webshop == 1
+    assert shop_line(env, order_id, env.link(L, webcrm=line_ids[0]).webshop_id)["quantity"] == "9"

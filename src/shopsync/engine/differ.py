@@ -92,63 +92,92 @@ def decide(
         sv = f.webshop_value(s.raw) if s is not None else None
         if snap is None:
             # Onboarding merge, or a property added to the mapping since the last sync.
-            if c is None or s is None:
-                if c is not None and f.webcrm and f.direction.to_webshop and snapshot is not None:
-                    d.to_webshop.add(f.name)
-                continue
-            if not f.webcrm:
-                if is_empty(sv) and f.direction.to_webshop:
-                    d.to_webshop.add(f.name)
-                continue
-            if _agree(f, c, s, ctx):
-                continue
-            # A default standing in for an empty webCRM value (an empty stock status
-            # read as in_stock) is still empty here: it never overwrites the webshop.
-            c_empty = is_empty(cv) or (
-                f.conversion.empty_default is not None
-                and f.conversion.webcrm_is_empty(f.raw_webcrm(c.raw))
-            )
-            s_empty = is_empty(sv)
-            if c_empty and s_empty:
-                continue
-            if s_empty or (not c_empty and _newer(c, s) == "webcrm"):
-                if f.direction.to_webshop:
-                    d.to_webshop.add(f.name)
-                elif f.direction.to_webcrm and not s_empty:
-                    d.to_webcrm.add(f.name)
-            elif f.direction.to_webcrm:
-                d.to_webcrm.add(f.name)
-            elif f.direction.to_webshop and not c_empty:
-                d.to_webshop.add(f.name)
-            continue
-        c_changed = c is not None and bool(f.webcrm) and cv != snap.get("c")
-        s_changed = s is not None and sv != snap.get("s")
-        if c_changed and s_changed:
-            assert c is not None and s is not None
-            if _agree(f, c, s, ctx):
-                continue
-            winner = _newer(c, s)
-            if winner == "webcrm" and not f.direction.to_webshop:
-                winner = "webshop"
-            elif winner == "webshop" and not f.direction.to_webcrm:
-                winner = "webcrm"
-            if winner == "webcrm" and f.direction.to_webshop:
-                d.to_webshop.add(f.name)
-                d.conflicts[f.name] = "webcrm"
-            elif winner == "webshop" and f.direction.to_webcrm:
-                d.to_webcrm.add(f.name)
-                d.conflicts[f.name] = "webshop"
-        elif c_changed and f.direction.to_webshop:
-            held = sv if s is not None else snap.get("s")
-            assert c is not None
-            if not _converts_to(f, "webshop", c.raw, held, ctx):
-                d.to_webshop.add(f.name)
-        elif s_changed and f.direction.to_webcrm:
-            held = cv if c is not None else snap.get("c")
-            assert s is not None
-            if not _converts_to(f, "webcrm", s.raw, held, ctx):
-                d.to_webcrm.add(f.name)
+            _first(d, f, c, s, cv, sv, ctx, known=snapshot is not None)
+        else:
+            _since(d, f, c, s, cv, sv, snap, ctx)
     return d
+
+
+def _first(
+    d: Decision,
+    f: FieldMap,
+    c: Side | None,
+    s: Side | None,
+    cv: Any,
+    sv: Any,
+    ctx: MapContext,
+    *,
+    known: bool,
+) -> None:
+    """A property without an agreed value: an onboarding merge (rule 2), or a property
+    added to the mapping since the pair's last sync (``known``)."""
+    if c is None or s is None:
+        if c is not None and f.webcrm and f.direction.to_webshop and known:
+            d.to_webshop.add(f.name)
+        return
+    if not f.webcrm:
+        if is_empty(sv) and f.direction.to_webshop:
+            d.to_webshop.add(f.name)
+        return
+    if _agree(f, c, s, ctx):
+        return
+    # A default standing in for an empty webCRM value (an empty stock status
+    # read as in_stock) is still empty here: it never overwrites the webshop.
+    c_empty = is_empty(cv) or (
+        f.conversion.empty_default is not None and f.conversion.webcrm_is_empty(f.raw_webcrm(c.raw))
+    )
+    s_empty = is_empty(sv)
+    if c_empty and s_empty:
+        return
+    if s_empty or (not c_empty and _newer(c, s) == "webcrm"):
+        if f.direction.to_webshop:
+            d.to_webshop.add(f.name)
+        elif f.direction.to_webcrm and not s_empty:
+            d.to_webcrm.add(f.name)
+    elif f.direction.to_webcrm:
+        d.to_webcrm.add(f.name)
+    elif f.direction.to_webshop and not c_empty:
+        d.to_webshop.add(f.name)
+
+
+def _since(
+    d: Decision,
+    f: FieldMap,
+    c: Side | None,
+    s: Side | None,
+    cv: Any,
+    sv: Any,
+    snap: Mapping[str, Any],
+    ctx: MapContext,
+) -> None:
+    """A property with an agreed value: each side compared with its own (rules 3, 4)."""
+    c_changed = c is not None and bool(f.webcrm) and cv != snap.get("c")
+    s_changed = s is not None and sv != snap.get("s")
+    if c_changed and s_changed:
+        assert c is not None and s is not None
+        if _agree(f, c, s, ctx):
+            return
+        winner = _newer(c, s)
+        if winner == "webcrm" and not f.direction.to_webshop:
+            winner = "webshop"
+        elif winner == "webshop" and not f.direction.to_webcrm:
+            winner = "webcrm"
+        if winner == "webcrm" and f.direction.to_webshop:
+            d.to_webshop.add(f.name)
+            d.conflicts[f.name] = "webcrm"
+        elif winner == "webshop" and f.direction.to_webcrm:
+            d.to_webcrm.add(f.name)
+            d.conflicts[f.name] = "webshop"
+    elif c_changed and f.direction.to_webshop:
+        held = sv if s is not None else snap.get("s")
+        assert c is not None
+        if not _converts_to(f, "webshop", c.raw, held, ctx):
+            d.to_webshop.add(f.name)
+    elif s_changed and f.direction.to_webcrm:
+        held = cv if c is not None else snap.get("c")
+        assert s is not None
+        if not _converts_to(f, "webcrm", s.raw, held, ctx):
+            d.to_webcrm.add(f.name)
 
 
 def _converts_to(

@@ -10,7 +10,7 @@ record against the records holding them (:meth:`Matcher.choose`).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -131,6 +131,21 @@ class _Holders:
         return [i for i in self.seen[(system, key)] if i != besides]
 
 
+@dataclass
+class _Look:
+    """What :meth:`Matcher.choose` knows while it tries the criteria of one record."""
+
+    lookup: KeyLookup
+    holders: _Holders
+    own: str
+    target: str
+    record_id: str
+    keys: Sequence[str]
+    strong_tags: Sequence[str]
+    taken: Callable[[str], bool]
+    notes: list[str] = field(default_factory=list)
+
+
 class Matcher:
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -194,71 +209,72 @@ class Matcher:
         """
         own = str(System(system))
         target = str(System.webshop if own == System.webcrm else System.webcrm)
-        is_taken = taken or (lambda _id: False)
         keys = self.keys(datatype, own, record)
         by_tag: dict[str, list[str]] = {}
         for key in keys:
             by_tag.setdefault(split_key(key)[0], []).append(key)
-        strong_tags = [t for t in merge.CRITERIA[datatype] if STRENGTH[t] is Strength.strong]
-        holders = _Holders(lookup)
-        notes: list[str] = []
+        look = _Look(
+            lookup, _Holders(lookup), own, target, record_id, keys,
+            [t for t in merge.CRITERIA[datatype] if STRENGTH[t] is Strength.strong],
+            taken or (lambda _id: False),
+        )  # fmt: skip
         first: _Ambiguity | None = None
-
         for tag in merge.CRITERIA[datatype]:
             strength = STRENGTH[tag]
-            proposals: dict[str, str] = {}  # candidate -> key
-            ambiguous = False
-            for key in by_tag.get(tag, ()):
-                others = holders(target, key)
-                if not others:
-                    continue
-                mine = tuple(holders(own, key, besides=record_id))
-                unusable = [c for c in others if is_taken(c)]
-                if len(others) > 1 or mine or unusable:
-                    ambiguous = True
-                    first = first or _Ambiguity(key, tuple(others), mine, tuple(unusable))
-                    why = [f"{len(others)} {target}"] if len(others) > 1 else []
-                    why += [f"{len(mine)} other {own}"] if mine else []
-                    why += [f"{len(unusable)} already linked"] if unusable else []
-                    notes.append(f"{key}: ambiguous ({', '.join(why)})")
-                    continue
-                candidate = others[0]
-                if strength is Strength.weak:
-                    refusal = self._weak_refusal(
-                        tag, keys, strong_tags, lookup, holders, own, target, record_id, candidate
-                    )
-                    if refusal is not None:
-                        notes.append(f"{key}: {target} {candidate} not used: {refusal}")
-                        continue
-                proposals.setdefault(candidate, key)
-            if len(proposals) == 1 and not ambiguous:
+            proposals, ambiguity = self._criterion(look, tag, by_tag.get(tag, ()))
+            first = first or ambiguity
+            if len(proposals) == 1 and ambiguity is None:
                 candidate, key = next(iter(proposals.items()))
                 return MatchDecision(
-                    Outcome.match,
-                    candidate=candidate,
-                    key=key,
-                    strength=strength,
-                    holders=(candidate,),
-                    notes=tuple(notes),
-                )
+                    Outcome.match, candidate=candidate, key=key, strength=strength,
+                    holders=(candidate,), notes=tuple(look.notes),
+                )  # fmt: skip
             if len(proposals) > 1:
-                notes.append(f"{tag}: keys point at different records {sorted(proposals)}")
+                look.notes.append(f"{tag}: keys point at different records {sorted(proposals)}")
                 key = next(iter(proposals.values()))
                 first = first or _Ambiguity(key, tuple(proposals), ())
             elif proposals:
-                notes.append(f"{tag}: not used, another key of it is ambiguous")
-
+                look.notes.append(f"{tag}: not used, another key of it is ambiguous")
         if first is not None:
             return MatchDecision(
-                Outcome.ambiguous,
-                key=first.key,
-                strength=self.strength(first.key),
-                holders=first.holders,
-                same_side=first.same_side,
-                taken=first.taken,
-                notes=tuple(notes),
-            )
-        return MatchDecision(Outcome.no_match, notes=tuple(notes))
+                Outcome.ambiguous, key=first.key, strength=self.strength(first.key),
+                holders=first.holders, same_side=first.same_side, taken=first.taken,
+                notes=tuple(look.notes),
+            )  # fmt: skip
+        return MatchDecision(Outcome.no_match, notes=tuple(look.notes))
+
+    def _criterion(
+        self, look: _Look, tag: str, keys: Sequence[str]
+    ) -> tuple[dict[str, str], _Ambiguity | None]:
+        """One criterion's keys: the candidates they propose (candidate → key), and the
+        first key that was ambiguous (None: none was)."""
+        proposals: dict[str, str] = {}
+        first: _Ambiguity | None = None
+        own, target = look.own, look.target
+        for key in keys:
+            others = look.holders(target, key)
+            if not others:
+                continue
+            mine = tuple(look.holders(own, key, besides=look.record_id))
+            unusable = [c for c in others if look.taken(c)]
+            if len(others) > 1 or mine or unusable:
+                first = first or _Ambiguity(key, tuple(others), mine, tuple(unusable))
+                why = [f"{len(others)} {target}"] if len(others) > 1 else []
+                why += [f"{len(mine)} other {own}"] if mine else []
+                why += [f"{len(unusable)} already linked"] if unusable else []
+                look.notes.append(f"{key}: ambiguous ({', '.join(why)})")
+                continue
+            candidate = others[0]
+            if STRENGTH[tag] is Strength.weak:
+                refusal = self._weak_refusal(
+                    tag, look.keys, look.strong_tags, look.lookup, look.holders, own, target,
+                    look.record_id, candidate,
+                )  # fmt: skip
+                if refusal is not None:
+                    look.notes.append(f"{key}: {target} {candidate} not used: {refusal}")
+                    continue
+            proposals.setdefault(candidate, key)
+        return proposals, first
 
     @staticmethod
     def _weak_refusal(

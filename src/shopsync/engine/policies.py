@@ -121,7 +121,10 @@ class OrderLinePolicy(Policy):
     keeps_merge_keys = False  # lines pair inside their order (:mod:`engine.lines`)
 
     def fast_path(self, system: str) -> bool:
-        return False  # reconciled per order
+        """A webCRM line whose values are the agreed ones needs no reconciliation of
+        its order (our own line writes read back); the webshop's lines arrive inside
+        their order, which has no fast path."""
+        return system == WEBCRM
 
     def parent_of(self, data: Mapping[str, Any] | None) -> str | None:
         value = data.get("QuotationLineOpportunityId") if data is not None else None

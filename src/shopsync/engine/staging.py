@@ -266,7 +266,8 @@ class Stager:
         unchanged row) has nothing to sync: it is decided from the snapshots in one
         query a page, before any inbox row or other ORM object is built, and counted as
         unchanged. Kept: records with a row waiting in the inbox (the newer version must
-        replace it), deletions, and datatypes whose policy has no fast path.
+        replace it), deletions, and datatypes whose policy has no fast path (webshop
+        orders: their lines travel inside them).
         """
         if not POLICIES[dt].fast_path(system):
             return page
