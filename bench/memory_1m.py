@@ -102,6 +102,30 @@ def db_size(state_url: str, sqlite_path: Path | None) -> int:
         engine.dispose()
 
 
+def sqlite_breakdown(path: Path) -> str:
+    """What the state file holds: free pages (left by the inbox of the big runs; SQLite
+    keeps them for reuse) and the largest tables and indexes (``dbstat``, when compiled in)."""
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        page = conn.execute("PRAGMA page_size").fetchone()[0]
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+        text = (
+            f"{pages * page / 1e6:.1f} MB in the file, {free * page / 1e6:.1f} MB of it free pages"
+        )
+        try:
+            rows = conn.execute(
+                "SELECT name, SUM(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC LIMIT 8"
+            ).fetchall()
+        except sqlite3.Error:
+            return text
+        return text + "; " + ", ".join(f"{name} {size / 1e6:.1f}" for name, size in rows)
+    finally:
+        conn.close()
+
+
 # ----------------------------------------------------------------------- tracing
 def traced_child(out: Path, argv: list[str]) -> None:
     """``shopsync`` in this process under tracemalloc; a thread samples the traced size
@@ -340,6 +364,8 @@ def main() -> None:
                   f"{r['webshop_requests']:>8,} "
                   f"{c.total('received_webcrm') + c.total('read_webshop'):>10,} "
                   f"{r['writes']:>8,} {c.db_bytes / 1e6:>9.1f}")  # fmt: skip
+        if sqlite_path is not None:
+            print(f"\nstate database at the end: {sqlite_breakdown(sqlite_path)} (MB)")
         if keep:
             print(f"\nfiles kept in {d}")
 
