@@ -195,3 +195,78 @@ class Lock(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     owner: Mapped[str] = mapped_column(String(128))
     expires_at: Mapped[datetime]
+
+
+# ------------------------------------------------------------------ the console's own
+# (``shopsync serve``'s console, docs/console.md). The engine never reads these.
+
+
+class ConsoleActivity(Base):
+    """One action of a run (a line of its ``RunReport.plan``), kept for
+    ``[serve] activity_retention_days``: what changed in which direction and why."""
+
+    __tablename__ = "console_activity"
+    __table_args__ = (
+        Index("ix_console_activity_at", "at"),
+        Index("ix_console_activity_dt", "datatype", "id"),
+        Index("ix_console_activity_link", "link_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime]
+    run_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    datatype: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(16))
+    """The system written to, or ``-`` (a link, a wait)."""
+    record: Mapped[str] = mapped_column(String(256))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    label: Mapped[str] = mapped_column(String(512), default="")
+    link_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    """The link the action concerns, when it could be told (the link page lists them)."""
+
+
+class ConsoleSwitch(Base):
+    """A sharing switch changed in the console; it wins over the config file's value
+    until it is reset there (docs/console.md)."""
+
+    __tablename__ = "console_switches"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """``customers.to_webshop.enabled``, ``selective.only_won_opportunities`` …"""
+    value: Mapped[bool]
+    updated_at: Mapped[datetime]
+
+
+class ConsoleDailyUpdates(Base):
+    """Rule 9's update counts per UTC day, summed from the ``runs`` table's stats."""
+
+    __tablename__ = "console_daily_updates"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    """``YYYY-MM-DD`` (UTC) of the run's end."""
+    datatype: Mapped[str] = mapped_column(String(32), primary_key=True)
+    direction: Mapped[str] = mapped_column(String(16), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ConsoleIgnored(Base):
+    """A problem (put aside or waiting) someone chose not to see on the Problems page."""
+
+    __tablename__ = "console_ignored"
+
+    datatype: Mapped[str] = mapped_column(String(32), primary_key=True)
+    system: Mapped[str] = mapped_column(String(16), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    at: Mapped[datetime]
+
+
+class ConsoleTerm(Base):
+    """Search terms of a link (words of its label: name, SKU, number), lower-cased, so
+    that ``/links?q=`` is an index range scan even with millions of links."""
+
+    __tablename__ = "console_terms"
+    __table_args__ = (Index("ix_console_terms_link", "link_id"),)
+
+    term: Mapped[str] = mapped_column(String(128), primary_key=True)
+    link_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
