@@ -147,7 +147,7 @@ def serve(
     ] = False,
 ) -> None:
     """Always on: sync on start, then hooks from both systems and budgeted polling
-    ([serve] in the configuration; docs/deploy.md). JSON logs on stderr."""
+    (configured in the serve table; docs/deploy.md). JSON logs on stderr."""
     from shopsync import logs
     from shopsync.service import app as service
     from shopsync.sync_cli import installation
