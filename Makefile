@@ -12,6 +12,11 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	@# The console's browser tests drive Debian's Chromium (never a downloaded build).
+	@test -x /usr/bin/chromium || ! command -v apt-get >/dev/null || \
+		(apt-get install -y chromium || sudo apt-get install -y chromium || \
+		 (apt-get update && apt-get install -y chromium)) || \
+		echo "chromium not installed: the console's browser tests will be skipped"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -313,8 +313,9 @@ def register(app: typer.Typer, db_app: typer.Typer) -> None:
                 }
                 for run in repo.recent_runs(s, 5)
             ]
+            switch_rows = _switches(inst.config, s)
         if as_json:
-            print_json({"links": links_rows, "runs": runs})
+            print_json({"links": links_rows, "runs": runs, "switches": switch_rows})
             return
         links_table = Listing(
             "shopsync status",
@@ -355,7 +356,20 @@ def register(app: typer.Typer, db_app: typer.Typer) -> None:
                     run["error"] or "",
                 )
             )
-        show(links_table, runs_table)
+        switches_table = Listing(
+            "switches (shopsync serve's console wins over the file; docs/console.md)",
+            ("switch", "in effect", "config file", "set in the console"),
+        )
+        for sw in switch_rows:
+            switches_table.rows.append(
+                (
+                    sw["key"],
+                    "on" if sw["value"] else "off",
+                    "on" if sw["file"] else "off",
+                    "yes" if sw["console"] else "no",
+                )
+            )
+        show(links_table, runs_table, switches_table)
 
     @app.command("links")
     def links(
@@ -542,6 +556,17 @@ def _link_json(link: Any) -> dict[str, Any]:
         "created_at": _iso(link.created_at),
         "updated_at": _iso(link.updated_at),
     }
+
+
+def _switches(config: Any, s: Any) -> list[dict[str, Any]]:
+    """The sharing switches in effect: the console's (state database) over the file's."""
+    from shopsync.service.console.switches import listing
+    from shopsync.store.console_queries import switches
+
+    return [
+        {"key": sw.key, "value": sw.value, "file": sw.file, "console": sw.stored}
+        for sw in listing(config, switches(s))
+    ]
 
 
 def requeue_put_aside(inst: Installation, datatype: Datatype | None) -> int:

@@ -39,10 +39,16 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "SHOPSYNC_WEBSHOP_TOKEN": ("webshop", "token"),
     "SHOPSYNC_WEBSHOP_WEBHOOK_SECRET": ("webshop", "webhook_secret"),
     "SHOPSYNC_STATE_URL": ("state", "url"),
+    "SHOPSYNC_SERVE_ADMIN_TOKEN": ("serve", "admin_token"),
 }
 """Environment variable → dotted key it sets; a non-empty variable wins over the file."""
 
-SECRET_KEYS = {("webcrm", "auth_code"), ("webshop", "token"), ("webshop", "webhook_secret")}
+SECRET_KEYS = {
+    ("webcrm", "auth_code"),
+    ("webshop", "token"),
+    ("webshop", "webhook_secret"),
+    ("serve", "admin_token"),
+}
 QUIET_KEYS = SECRET_KEYS | {("state", "url")}
 """Keys whose values never appear in an error (a database URL may carry a password), nor
 do the values of the tables that hold them (``webcrm = "…"`` may be the token itself)."""

@@ -470,6 +470,13 @@ class ServeConfig(Strict):
     poll_seconds: float = Field(30.0, ge=1, le=24 * 3600)
     """Seconds between polls of every datatype (each costs about one webCRM request per
     datatype when nothing changed)."""
+    admin_token: SecretStr | None = None
+    """The console's sign-in token (docs/console.md). Required when ``listen`` is not a
+    loopback address: the console can change what is synced, so anyone who can reach
+    the port must prove who they are; on 127.0.0.1 only this machine can."""
+    activity_retention_days: int = Field(30, ge=1, le=3650)
+    """Days the console keeps each run's actions (its Activity page) in the state
+    database; older rows are removed after each run."""
 
     @field_validator("listen")
     @classmethod
@@ -480,6 +487,31 @@ class ServeConfig(Strict):
     @classmethod
     def _public_url(cls, v: str | None) -> str | None:
         return None if v is None or not v.strip() else http_url(v)
+
+    @model_validator(mode="after")
+    def _admin_token_off_loopback(self) -> ServeConfig:
+        if self.admin_token is None and not self.loopback:
+            raise ValueError(
+                f"listen = {self.listen!r} is reachable from other machines, so the console "
+                "needs a sign-in token: set [serve] admin_token (or SHOPSYNC_SERVE_ADMIN_TOKEN) "
+                "to a long random value, or listen on 127.0.0.1"
+            )
+        if self.admin_token is not None and len(self.admin_token.get_secret_value()) < 16:
+            raise ValueError("admin_token must have at least 16 characters")
+        return self
+
+    @property
+    def loopback(self) -> bool:
+        """Whether only this machine can reach ``listen`` (127.0.0.0/8, ::1, localhost)."""
+        import ipaddress
+
+        host = self.host
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
 
     @property
     def host(self) -> str:

@@ -33,7 +33,7 @@ from fastapi.responses import JSONResponse
 from shopsync.config.model import Config
 from shopsync.logs import register_secret
 from shopsync.runtime import Installation
-from shopsync.service import hooks_webcrm, hooks_webshop, secrets_store
+from shopsync.service import console, hooks_webcrm, hooks_webshop, secrets_store
 from shopsync.service.budget import Budget
 from shopsync.service.health import readiness
 from shopsync.service.metrics import Metrics
@@ -145,6 +145,7 @@ def create_app(service: Service) -> FastAPI:
             log.error("serve.run_still_busy_at_exit")
 
     app = FastAPI(title="shopsync", lifespan=lifespan, docs_url=None, redoc_url=None)
+    console.mount(app, service)  # the console's pages (docs/console.md)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -1,0 +1,254 @@
+"""The console's work beside the service: what each run did, switches, retries.
+
+The console needs three things from a run that the service does not keep: the run's
+actions (``RunReport.plan``, for the Activity page), the links it touched (to keep the
+search terms current) and the configuration it ran with (the switches). It gets them by
+wrapping the one call every service run goes through, ``Installation.sync``
+(:meth:`Console.attach`): before the run the configuration is rebuilt from the file's
+with the stored switches applied; after it the plan is stored. The engine and the
+scheduler stay as they are, and runs of ``shopsync sync`` started by hand still count in
+the per-day update figures, which are read from the ``runs`` table.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from sqlalchemy import func, select
+
+from shopsync.config.model import Config, Datatype
+from shopsync.engine.labels import snapshot_label
+from shopsync.engine.report import PlanLine, RunReport
+from shopsync.logs import scrub
+from shopsync.service.console import switches
+from shopsync.store import console_queries as cq
+from shopsync.store import repo
+from shopsync.store.models import Link, Run
+
+if TYPE_CHECKING:
+    from shopsync.service.app import Service
+
+log = structlog.get_logger("shopsync.console")
+
+TERMS_CHUNK = 5000
+"""Links given search terms per transaction while catching up."""
+TERMS_SECONDS = 2.0
+"""How long one catch-up may take after a run (the next run waits for it); a large
+installation's first catch-up therefore spreads over several runs."""
+LINK_COUNTS_TTL = 60.0
+"""Seconds the overview may show link counts from before a run it was not told of."""
+_REF = re.compile(r"\b(webcrm|webshop)(?: line)?[: ]([^\s⇄]+)")
+
+
+class Console:
+    """Everything the console's pages and buttons use, around one service."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.inst = service.inst
+        self.file_config: Config = service.inst.config
+        """The configuration as loaded (switches are applied on a copy)."""
+        self.last_run: dict[str, float] = {}
+        """Per datatype: when the last run that covered it ended (epoch seconds)."""
+        self.last_error: str | None = None
+        self._lock = threading.Lock()
+        self._link_counts: tuple[float, dict[tuple[str, str], int]] | None = None
+
+    def link_counts(self, s: Any) -> dict[tuple[str, str], int]:
+        """Links per datatype and state, counted again after each run (and at most
+        :data:`LINK_COUNTS_TTL` old otherwise, for runs of ``shopsync sync`` by hand):
+        counting a million links takes about a second, too long for every page, and
+        too long to add to every run when nobody looks."""
+        cached = self._link_counts
+        if cached is None or time.monotonic() - cached[0] > LINK_COUNTS_TTL:
+            cached = (time.monotonic(), cq.link_counts(s))
+            self._link_counts = cached
+        return cached[1]
+
+    # ------------------------------------------------------------------ the wrap
+    def attach(self) -> None:
+        """Route every run of the service through :meth:`_run` (see the module doc)."""
+        original = self.inst.sync
+
+        def sync(
+            only: Sequence[Datatype] | None = None,
+            *,
+            full: bool = False,
+            sweep: bool = False,
+            dry_run: bool = False,
+            on_progress: Callable[[Datatype, str, int], None] | None = None,
+        ) -> RunReport:
+            self.inst.config = self.effective_config()
+            report = original(
+                only, full=full, sweep=sweep, dry_run=dry_run, on_progress=on_progress
+            )
+            if not dry_run:
+                self.after_run(report, only)
+            return report
+
+        self.inst.sync = sync  # type: ignore[method-assign]
+
+    def effective_config(self) -> Config:
+        with self.inst.session() as s:
+            stored = cq.switches(s)
+        return switches.effective(self.file_config, stored)
+
+    def after_run(self, report: RunReport, only: Sequence[Datatype] | None) -> None:
+        """Store the run's actions, its update counts and fresh search terms. A failure
+        here is logged and never fails the run (which has committed already)."""
+        ended = time.time()
+        covered = set(only or Datatype)
+        if Datatype.orders in covered:
+            covered.add(Datatype.order_lines)
+        for dt in covered:
+            self.last_run[dt.value] = ended
+        try:
+            with self._lock, self.inst.session() as s:
+                run_id = s.scalar(select(func.max(Run.id)))
+                touched = self.record_activity(s, report.plan, run_id)
+                cq.prune_activity(
+                    s,
+                    cq.utcnow() - timedelta(days=self.file_config.serve.activity_retention_days),
+                )
+                cq.ingest_runs(s)
+                self.reindex(s, touched)
+                s.commit()
+                self._link_counts = None  # counted again when a page asks
+                self.catch_up_terms(s, TERMS_SECONDS)
+        except Exception as exc:  # the console's bookkeeping must never stop the sync
+            self.last_error = scrub(str(exc)) or type(exc).__name__
+            log.exception("console.after_run_failed", error=self.last_error)
+
+    def record_activity(self, s: Any, plan: Sequence[PlanLine], run_id: int | None) -> set[int]:
+        """One activity row per plan line; returns the ids of the links they concern."""
+        now = cq.utcnow()
+        rows: list[dict[str, Any]] = []
+        touched: set[int] = set()
+        for line in plan:
+            link_id = self._link_of(s, line)
+            if link_id is not None:
+                touched.add(link_id)
+            rows.append(
+                {
+                    "at": now,
+                    "run_id": run_id,
+                    "datatype": line.datatype,
+                    "action": line.action[:32],
+                    "target": line.target[:16],
+                    "record": line.record[:256],
+                    "detail": line.detail,
+                    "label": line.label[:512],
+                    "link_id": link_id,
+                }
+            )
+        cq.add_activity(s, rows)
+        return touched
+
+    @staticmethod
+    def _link_of(s: Any, line: PlanLine) -> int | None:
+        """The link a plan line names, when it names one: ``webcrm:12``, ``from webshop:…``
+        or a bare id of the system written to."""
+        refs = _REF.findall(line.record)
+        if not refs and line.target in ("webcrm", "webshop") and line.record:
+            refs = [(line.target, line.record)]
+        for system, rid in refs:
+            if rid == "-":
+                continue
+            link = repo.link_by_id(s, line.datatype, system, rid)
+            if link is not None:
+                return link.id
+        return None
+
+    # ------------------------------------------------------------------ search terms
+    def reindex(self, s: Any, link_ids: set[int]) -> None:
+        """Fresh search terms for these links, from their snapshots (the agreed values)."""
+        ids = sorted(link_ids)
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            links = {
+                lid: dt
+                for lid, dt in s.execute(select(Link.id, Link.datatype).where(Link.id.in_(chunk)))
+            }
+            snaps = cq.snapshots(s, chunk)
+            cq.index_terms(
+                s,
+                {
+                    lid: snapshot_label(
+                        self.file_config, Datatype(dt), snaps[lid].props if lid in snaps else None
+                    )
+                    for lid, dt in links.items()
+                },
+            )
+
+    def catch_up_terms(self, s: Any, seconds: float) -> int:
+        """Give search terms to links created since the last catch-up, a chunk per
+        transaction, for at most ``seconds``. Returns how many links were indexed."""
+        return catch_up_terms(s, self.file_config, seconds)
+
+    # ------------------------------------------------------------------ problems
+    def retry_one(self, dt: Datatype, system: str, record_id: str) -> str:
+        """Stage one put-aside or waiting record again, fresh from its system, and ask
+        the scheduler for a run of its datatype; the outcome, in words."""
+        from shopsync.engine.model import WEBCRM
+        from shopsync.engine.restage import read_record, stage_record
+
+        inst = self.inst
+        with inst.session() as s:
+            entry = repo.get_put_aside(s, dt.value, system, record_id)
+            row = repo.inbox_get(s, dt.value, system, record_id)
+            if entry is None and row is None:
+                return f"{dt.value} {system}:{record_id} is no longer a problem"
+            data: dict[str, Any] | None
+            if dt is Datatype.order_lines:
+                data = entry.data if entry is not None else (row.data if row else None)
+            else:
+                data = read_record(inst.webcrm, inst.webshop, dt, system, record_id)
+            if entry is not None:
+                repo.clear_put_aside(s, dt.value, system, record_id)
+            if data is not None and (dt is not Datatype.order_lines or system == WEBCRM):
+                stage_record(s, self.effective_config(), dt, system, record_id, data)
+            s.commit()
+        self.request_run([dt])
+        if data is None:
+            return f"{dt.value} {system}:{record_id} is gone from {system}: cleared"
+        return f"{dt.value} {system}:{record_id} read again and queued for a run"
+
+    def retry_all(self) -> int:
+        from shopsync.engine.restage import retry_put_aside
+
+        inst = self.inst
+        with inst.session() as s:
+            n = retry_put_aside(s, self.effective_config(), inst.webcrm, inst.webshop)
+            s.commit()
+        self.request_run(list(Datatype))
+        return n
+
+    def request_run(self, dts: Sequence[Datatype]) -> None:
+        """Queue a run as a hook would (it starts within the debounce, before polls)."""
+        self.service.scheduler.hint(dts, source="console")
+
+
+def catch_up_terms(s: Any, config: Config, seconds: float) -> int:
+    """See :meth:`Console.catch_up_terms` (also used by ``bench/console_load.py``)."""
+    started = time.monotonic()
+    done = 0
+    upto = cq.terms_upto(s)
+    while time.monotonic() - started < seconds:
+        rows = cq.links_after(s, upto, TERMS_CHUNK)
+        if not rows:
+            break
+        cq.index_terms(
+            s,
+            {lid: snapshot_label(config, Datatype(dt), props) for lid, dt, props in rows},
+        )
+        upto = rows[-1][0]
+        cq.set_terms_upto(s, upto)
+        s.commit()
+        done += len(rows)
+    return done
