@@ -168,3 +168,27 @@ def test_the_console_migration_is_the_single_head() -> None:
 
     script = ScriptDirectory.from_config(db._alembic_config())
     assert len(script.get_heads()) == 1
+
+
+def test_a_plan_line_is_told_its_link(session: Session) -> None:
+    from shopsync.engine.report import PlanLine
+    from shopsync.service.console.state import Console
+
+    now = datetime.now(UTC)
+    session.execute(
+        insert(Link),
+        [{"id": 7, "datatype": "customers", "webcrm_id": "12", "webshop_id": "cus_a",
+          "created_by": "webcrm", "state": "active", "created_at": now, "updated_at": now}],
+    )  # fmt: skip
+    session.commit()
+
+    def link_of(target: str, record: str) -> int | None:
+        return Console._link_of(session, PlanLine("customers", "update", target, record))
+
+    assert link_of("webshop", "cus_a") == 7  # a bare id of the system written to
+    assert link_of("webcrm", "12") == 7
+    assert link_of("webshop", "from webcrm:12") == 7
+    assert link_of("-", "webcrm:- ⇄ webshop:cus_a") == 7  # a merge or a conflict
+    assert link_of("webcrm", "webshop:cus_a") == 7  # put aside: the source's id
+    assert link_of("webshop", "from webcrm:99") is None
+    assert link_of("-", "webcrm:Organisation") is None

@@ -123,6 +123,13 @@ def meta_values(s: Session, keys: Sequence[str]) -> dict[str, str]:
 
 
 # ------------------------------------------------------------------ per-day updates
+def runs_to_ingest(s: Session) -> bool:
+    """Whether a run newer than the last one ingested exists (a read: the overview
+    takes the write lock for :func:`ingest_runs` only then)."""
+    upto = int(_get_meta(s, RUNS_INGESTED) or 0)
+    return s.scalar(select(Run.id).where(Run.id > upto).limit(1)) is not None
+
+
 def ingest_runs(s: Session, now: datetime | None = None) -> int:
     """Add the update counts of runs finished since the last call to the per-day table
     (by the UTC day each run ended). Reads the ``runs`` table, so runs of ``shopsync

@@ -201,9 +201,11 @@ class Pages:
     def overview_data(self) -> dict[str, Any]:
         console, service = self.console, self.service
         scheduler = service.scheduler
+        if self._runs_to_ingest():
+            with console.writer() as w:
+                cq.ingest_runs(w)
+                w.commit()
         with console.inst.session() as s:
-            cq.ingest_runs(s)
-            s.commit()
             counts = cq.counts(s, console.link_counts(s))
             daily = cq.daily_updates(s)
             stored = cq.switches(s)
@@ -273,6 +275,10 @@ class Pages:
             "console_error": console.last_error,
         }
 
+    def _runs_to_ingest(self) -> bool:
+        with self.console.inst.session() as s:
+            return cq.runs_to_ingest(s)
+
     def overview(self, request: Request) -> Response:
         session, refused = self._gate(request)
         if refused is not None:
@@ -301,7 +307,7 @@ class Pages:
         key, value = form.get("key", ""), form.get("value", "")
         if key not in switches.KEYS or value not in ("on", "off", "file"):
             return self._plain("No such switch.", 400)
-        with self.console.inst.session() as s:
+        with self.console.writer() as s:
             cq.set_switch(s, key, None if value == "file" else value == "on")
             s.commit()
         shown = {"on": "on", "off": "off", "file": "the configuration file's value"}[value]
@@ -432,7 +438,7 @@ class Pages:
         if dt is None or system not in ("webcrm", "webshop") or not form.get("record_id"):
             return self._plain("No such record.", 400)
         on = form.get("on", "1") == "1"
-        with self.console.inst.session() as s:
+        with self.console.writer() as s:
             cq.set_ignored(s, dt, system, form["record_id"][:128], on)
             s.commit()
         word = "ignored" if on else "shown again"

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from shopsync.config.model import Config, Datatype
 from shopsync.engine.labels import snapshot_label
@@ -59,6 +60,16 @@ class Console:
         self.last_error: str | None = None
         self._lock = threading.Lock()
         self._link_counts: tuple[float, dict[tuple[str, str], int]] | None = None
+
+    def writer(self) -> Session:
+        """A session for the console's writes that takes SQLite's write lock when it
+        begins, as a sync run's does: one that began with a read could not wait for a
+        run's commit (SQLite answers "locked" at once), it queues behind it instead."""
+        return Session(
+            self.inst.db.execution_options(sqlite_immediate=True),
+            expire_on_commit=False,
+            autoflush=False,
+        )
 
     def link_counts(self, s: Any) -> dict[tuple[str, str], int]:
         """Links per datatype and state, counted again after each run (and at most
@@ -109,7 +120,7 @@ class Console:
         for dt in covered:
             self.last_run[dt.value] = ended
         try:
-            with self._lock, self.inst.session() as s:
+            with self._lock, self.writer() as s:
                 run_id = s.scalar(select(func.max(Run.id)))
                 touched = self.record_activity(s, report.plan, run_id)
                 cq.prune_activity(
@@ -195,6 +206,23 @@ class Console:
     def retry_one(self, dt: Datatype, system: str, record_id: str) -> str:
         """Stage one put-aside or waiting record again, fresh from its system, and ask
         the scheduler for a run of its datatype; the outcome, in words."""
+        outcome = self._restage(dt, system, record_id)
+        self.request_run([dt])
+        return outcome
+
+    def retry_all(self) -> int:
+        """Every put-aside record, as :meth:`retry_one` (one run queued at the end)."""
+        with self.inst.session() as s:
+            entries = [(e.datatype, e.system, e.record_id) for e in repo.all_put_aside(s)]
+        for dt, system, record_id in entries:
+            self._restage(Datatype(dt), system, record_id)
+        self.request_run(list(Datatype))
+        return len(entries)
+
+    def _restage(self, dt: Datatype, system: str, record_id: str) -> str:
+        """What ``engine.restage.retry_put_aside`` does for one record, with the read
+        from its system outside any database transaction (it may take a while under
+        the request budget) and the write in a short one that waits for a run's."""
         from shopsync.engine.model import WEBCRM
         from shopsync.engine.restage import read_record, stage_record
 
@@ -202,32 +230,24 @@ class Console:
         with inst.session() as s:
             entry = repo.get_put_aside(s, dt.value, system, record_id)
             row = repo.inbox_get(s, dt.value, system, record_id)
-            if entry is None and row is None:
-                return f"{dt.value} {system}:{record_id} is no longer a problem"
-            data: dict[str, Any] | None
-            if dt is Datatype.order_lines:
-                data = entry.data if entry is not None else (row.data if row else None)
-            else:
-                data = read_record(inst.webcrm, inst.webshop, dt, system, record_id)
+            kept = entry.data if entry is not None else (row.data if row else None)
+        if entry is None and row is None:
+            return f"{dt.value} {system}:{record_id} is no longer a problem"
+        data: dict[str, Any] | None
+        if dt is Datatype.order_lines:
+            data = kept  # a line is read with its order: the copy kept is staged
+        else:
+            data = read_record(inst.webcrm, inst.webshop, dt, system, record_id)
+        config = self.effective_config()
+        with self.writer() as s:
             if entry is not None:
                 repo.clear_put_aside(s, dt.value, system, record_id)
             if data is not None and (dt is not Datatype.order_lines or system == WEBCRM):
-                stage_record(s, self.effective_config(), dt, system, record_id, data)
+                stage_record(s, config, dt, system, record_id, data)
             s.commit()
-        self.request_run([dt])
         if data is None:
             return f"{dt.value} {system}:{record_id} is gone from {system}: cleared"
         return f"{dt.value} {system}:{record_id} read again and queued for a run"
-
-    def retry_all(self) -> int:
-        from shopsync.engine.restage import retry_put_aside
-
-        inst = self.inst
-        with inst.session() as s:
-            n = retry_put_aside(s, self.effective_config(), inst.webcrm, inst.webshop)
-            s.commit()
-        self.request_run(list(Datatype))
-        return n
 
     def request_run(self, dts: Sequence[Datatype]) -> None:
         """Queue a run as a hook would (it starts within the debounce, before polls)."""
