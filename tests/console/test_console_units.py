@@ -21,9 +21,14 @@ from shopsync.store import db
 from shopsync.store.models import Link, Run, Snapshot
 
 
-@pytest.fixture
-def session(tmp_path: Path) -> Iterator[Session]:
-    engine = db.make_engine(f"sqlite:///{tmp_path / 'state.sqlite'}")
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def session(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Session]:
+    """A migrated state database: SQLite, and PostgreSQL when a server answers."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'state.sqlite'}"
+    else:
+        url = request.getfixturevalue("pg_url")
+    engine = db.make_engine(url)
     db.ensure_current(engine, auto_upgrade=True)
     with Session(engine) as s:
         yield s

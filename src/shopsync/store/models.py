@@ -268,5 +268,9 @@ class ConsoleTerm(Base):
     __tablename__ = "console_terms"
     __table_args__ = (Index("ix_console_terms_link", "link_id"),)
 
-    term: Mapped[str] = mapped_column(String(128), primary_key=True)
+    term: Mapped[str] = mapped_column(
+        String(128).with_variant(String(128, collation="C"), "postgresql"), primary_key=True
+    )
+    """Compared byte-wise (SQLite's default; ``C`` on PostgreSQL), so a prefix is one
+    range of the primary key whatever the database's locale."""
     link_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

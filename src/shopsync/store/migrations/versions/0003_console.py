@@ -62,7 +62,11 @@ def upgrade() -> None:
     )
     op.create_table(
         "console_terms",
-        sa.Column("term", sa.String(length=128), nullable=False),
+        sa.Column(
+            "term",
+            sa.String(length=128).with_variant(sa.String(128, collation="C"), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("link_id", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("term", "link_id"),
     )
