@@ -22,21 +22,39 @@ class Binder:
         self._config = config
         self._skus: dict[str, str] | None = None
         self._retired: dict[str, int] | None = None
+        self._links: dict[tuple[str, str, str], Link] = {}
+        """Links found this run, by (datatype, side, id): an order's customer or a line's
+        product is looked up once, not once per record that refers to it. Only links
+        are kept (a link found is the same row for the rest of the run; its state is read
+        from the object), never a miss (a link may be made later in the run)."""
 
     @property
     def config(self) -> Config:
         return self._config
 
+    def link(self, datatype: Datatype, side: str, record_id: str) -> Link | None:
+        """The link of ``record_id`` (of ``side``), whatever its state."""
+        key = (datatype.value, side, record_id)
+        link = self._links.get(key)
+        if link is not None and (link.webcrm_id if side == "webcrm" else link.webshop_id) == (
+            record_id
+        ):
+            return link
+        link = repo.link_by_id(self.session, datatype.value, side, record_id)
+        if link is not None:
+            self._links[key] = link
+        return link
+
     def webshop_id(self, datatype: Datatype, webcrm_id: str) -> str | None:
-        link = repo.link_by_webcrm(self.session, datatype.value, str(webcrm_id))
+        link = self.link(datatype, "webcrm", str(webcrm_id))
         return link.webshop_id if link is not None and link.state == "active" else None
 
     def webcrm_id(self, datatype: Datatype, webshop_id: str) -> str | None:
-        link = repo.link_by_webshop(self.session, datatype.value, str(webshop_id))
+        link = self.link(datatype, "webshop", str(webshop_id))
         return link.webcrm_id if link is not None and link.state == "active" else None
 
     def unlinked(self, datatype: Datatype, side: str, ref_id: str) -> str | None:
-        link = repo.link_by_id(self.session, datatype.value, side, str(ref_id))
+        link = self.link(datatype, side, str(ref_id))
         if link is None or link.state == "active":
             return None
         deleted = (

@@ -32,6 +32,9 @@ class KeyLookup:
         self.dt = dt
 
     def holders(self, system: str, key: str) -> Sequence[str]:
+        known = self.pairing.holders.get((system, key))
+        if known is not None:
+            return known
         return repo.find_by_merge_key(self.pairing.ctx.session, self.dt.value, system, key)
 
     def keys_of(self, system: str, record_id: str) -> Sequence[str] | None:
@@ -49,6 +52,9 @@ class Pairing:
         self._snaps: dict[int, Snapshot | None] = {}
         self._inbox: dict[tuple[str, str], InboxRecord | None] = {}
         self._aside: set[tuple[str, str]] = set()
+        self.holders: dict[tuple[str, str], list[str]] = {}
+        """(system, merge key) → the records holding it, for the keys of a batch's
+        unlinked records, read in one query per side (:meth:`prefetch`)."""
 
     def prefetch(self, dt: Datatype, rows: Sequence[InboxRecord]) -> None:
         """Load what planning a batch needs in a few queries instead of several per row."""
@@ -82,6 +88,30 @@ class Pairing:
             for rid in repo.put_aside_ids(s, dt.value, system, wanted):
                 self._aside.add((system, rid))
                 self.recorder.aside_seen.add((dt.value, system, rid))
+        self._prefetch_holders(dt, rows)
+
+    def _prefetch_holders(self, dt: Datatype, rows: Sequence[InboxRecord]) -> None:
+        """Who holds the merge keys of the batch's unlinked records, on both sides."""
+        keys: set[str] = set()
+        matcher = self.ctx.matcher
+        for row in rows:
+            if row.deleted or row.data is None or self._links.get((row.system, row.record_id)):
+                continue
+            try:
+                keys.update(matcher.keys(dt, row.system, row.data))
+            except Exception:  # unreadable for the matcher: choose() looks it up itself
+                continue
+        self.holders = {}
+        if not keys:
+            return
+        for system in (WEBCRM, WEBSHOP):
+            found = repo.holders_of_keys(self.ctx.session, dt.value, system, sorted(keys))
+            for key in keys:
+                self.holders[(system, key)] = found.get(key, [])
+
+    def forget_holders(self) -> None:
+        """Merge keys were removed: what :meth:`prefetch` read is no longer true."""
+        self.holders = {}
 
     def link_for(self, dt: Datatype, system: str, rid: str) -> Link | None:
         key = (system, rid)
@@ -147,6 +177,7 @@ class Pairing:
             if data is not None:
                 return candidate, None, data
             repo.clear_merge_keys(ctx.session, dt.value, target, candidate)
+            self.forget_holders()
             return None
         if decision.outcome is Outcome.ambiguous:
             busy = [rid for rid in decision.taken if claimed(rid)]

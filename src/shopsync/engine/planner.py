@@ -57,6 +57,7 @@ class Planner:
         link = self.pairing.link_for(dt, row.system, row.record_id)
         if row.deleted:
             plan_delete(self.ctx, dt, row, link, batch)
+            self.pairing.forget_holders()  # the deleted record's merge keys are gone
         elif self.pairing.still_put_aside(dt, row):
             batch.done(row)
         elif link is not None:

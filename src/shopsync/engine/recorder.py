@@ -37,6 +37,8 @@ class Recorder:
         """id() of an order item → the lines created in webCRM for its new opportunity."""
         self._linked_now: set[tuple[str, str, str]] = set()
         """(datatype, system, id) linked in this run, not yet flushed to the database."""
+        self._checked: dict[tuple[str, str], set[str]] = {}
+        self._linked_before: dict[tuple[str, str], set[str]] = {}
 
     # ------------------------------------------------------------------ put aside
     def fingerprint(self, dt: Datatype, system: str, data: Mapping[str, Any]) -> str:
@@ -123,12 +125,31 @@ class Recorder:
                 self.ctx.session.delete(row)
 
     # ---------------------------------------------------------------------- links
+    def expect(self, dt: Datatype, items: Iterable[Item]) -> None:
+        """Before recording ``items``: which of the ids they would link are linked
+        already, in one query per side (instead of two per new link)."""
+        wanted: dict[str, list[str]] = {WEBCRM: [], WEBSHOP: []}
+        for item in items:
+            if item.link is None and item.crm_id is not None and item.shop_id is not None:
+                wanted[WEBCRM].append(item.crm_id)
+                wanted[WEBSHOP].append(item.shop_id)
+        for system, ids in wanted.items():
+            key = (dt.value, system)
+            self._checked[key] = set(ids)
+            self._linked_before[key] = repo.linked_ids(self.ctx.session, dt.value, system, ids)
+
+    def _linked(self, dt: Datatype, system: str, rid: str) -> bool:
+        key = (dt.value, system)
+        if (dt.value, system, rid) in self._linked_now:
+            return True
+        if rid in self._checked.get(key, ()):
+            return rid in self._linked_before[key]
+        return repo.link_by_id(self.ctx.session, dt.value, system, rid) is not None
+
     def linked_elsewhere(self, dt: Datatype, crm_id: str, shop_id: str) -> str | None:
         """Why ``crm_id`` ⇄ ``shop_id`` cannot be linked (one is linked already), or None."""
         for system, rid in ((WEBCRM, crm_id), (WEBSHOP, shop_id)):
-            if (dt.value, system, rid) in self._linked_now or repo.link_by_id(
-                self.ctx.session, dt.value, system, rid
-            ):
+            if self._linked(dt, system, rid):
                 return (
                     f"{system} record {rid} is linked already; webcrm:{crm_id} ⇄ "
                     f"webshop:{shop_id} was not linked (a duplicate: please merge by hand)"
@@ -140,6 +161,7 @@ class Recorder:
         if item.crm_id is None or item.shop_id is None:
             batch.done(*item.rows)
             return
+        new = item.link is None
         link = item.link or self._new_link(dt, item, batch)
         if link is None:
             return
@@ -148,7 +170,7 @@ class Recorder:
             self._snapshot(dt, item, link)
         POLICIES[dt].after_write(self.ctx.binder, item)
         if POLICIES[dt].children is not None:
-            self._order_written(item, link)
+            self._order_written(item, link, new=new)
         self._release(dt, item)
         batch.done(*item.rows)
 
@@ -213,13 +235,27 @@ class Recorder:
             if seen and aside_id is not None and (row is not None or item.source == system):
                 repo.clear_put_aside(self.ctx.session, dt.value, system, aside_id)
 
-    def _order_written(self, item: Item, link: Link) -> None:
+    def _order_written(self, item: Item, link: Link, *, new: bool) -> None:
         """An order's lines: link those that travelled with it, and leave its lines to be
         reconciled after the orders (a row in the inbox says so until they are: a run
-        that dies before then leaves the work for the next one, not forgotten)."""
+        that dies before then leaves the work for the next one, not forgotten).
+
+        Reconciled are the lines of an order read from the shop's change feed (its lines
+        may have changed: they travel inside it) and of a pair linked just now (a merge
+        pairs their lines). An order written only because its opportunity changed keeps
+        its lines as they were agreed: a shop edit of them since would have moved the
+        order in the change feed (and failed our ``If-Match``), so it is read next time.
+        """
         self.link_travelled_lines(item, link)
         s_now = item.s_after if item.s_after is not None else item.s_raw
-        if link.state == "active" and not item.shop_create and s_now and "lines" in s_now:
+        changed = item.s_row is not None or new
+        if (
+            changed
+            and link.state == "active"
+            and not item.shop_create
+            and s_now
+            and "lines" in s_now
+        ):
             assert item.shop_id is not None
             self.ctx.line_pairs[item.shop_id] = s_now
             repo.stage(

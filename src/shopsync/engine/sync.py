@@ -195,6 +195,7 @@ class Engine:
         PATCH batches; what needs no webCRM write is recorded at once."""
         items = [i for i in batch.items if i.refused is None]
         self.to_webshop.write_all(dt, items)
+        self.recorder.expect(dt, items)
         for item in items:
             if item.refused is not None or item.retry:
                 continue

@@ -465,6 +465,27 @@ def clear_merge_keys(s: Session, datatype: str, system: str, record_id: str) -> 
     )
 
 
+def holders_of_keys(
+    s: Session, datatype: str, system: str, keys: Sequence[str]
+) -> dict[str, list[str]]:
+    """:func:`find_by_merge_key` for many keys in one query: key → holders, in the
+    order find_by_merge_key gives them."""
+    found: dict[str, list[str]] = {}
+    for start in range(0, len(keys), 500):
+        rows = s.execute(
+            select(MergeKey.key, MergeKey.record_id)
+            .where(
+                MergeKey.datatype == datatype,
+                MergeKey.system == system,
+                MergeKey.key.in_(list(keys[start : start + 500])),
+            )
+            .order_by(MergeKey.id)
+        )
+        for key, record_id in rows:
+            found.setdefault(key, []).append(record_id)
+    return found
+
+
 def find_by_merge_key(s: Session, datatype: str, system: str, key: str) -> list[str]:
     return list(
         s.scalars(

@@ -56,6 +56,7 @@ class WebcrmWriter:
             new = [i for i in items if i.crm_create and i.refused is None]
             self.travel.lines_for_new_opportunities(new)
         batch = Batch()
+        self.recorder.expect(dt, items)
         for item in items:
             if item.refused is None:
                 self.recorder.record(dt, item, batch)
