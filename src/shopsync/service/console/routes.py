@@ -135,6 +135,7 @@ class Pages:
             return session, self._cookie(
                 RedirectResponse("/login?" + urlencode({"next": target}), status_code=303),
                 session,
+                request,
             )
         return session, None
 
@@ -151,13 +152,19 @@ class Pages:
             return session, form, self._plain("Refused: the form's token does not match.", 403)
         return session, form, None
 
-    def _cookie(self, response: Response, session: security.Session) -> Response:
+    def _cookie(
+        self, response: Response, session: security.Session, request: Request | None = None
+    ) -> Response:
         if session.fresh:
+            https = request is not None and (
+                request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+            )
             response.set_cookie(
                 security.COOKIE,
                 self.signer.dumps(session),
                 httponly=True,
                 samesite="strict",
+                secure=https,  # behind a TLS proxy: never sent over plain HTTP
                 path="/",
             )
         for k, v in HEADERS.items():
@@ -185,7 +192,7 @@ class Pages:
             msg=request.query_params.get("msg", "")[:300],
             **ctx,
         )
-        return self._cookie(HTMLResponse(html), session)
+        return self._cookie(HTMLResponse(html), session, request)
 
     @staticmethod
     def _back(request: Request, form: dict[str, str], msg: str) -> Response:
@@ -530,7 +537,9 @@ class Pages:
             response.status_code = 403
             return response
         fresh = security.new_session(signed_in=True)  # a new id after sign-in
-        return self._cookie(RedirectResponse(_safe_next(form.get("next")), status_code=303), fresh)
+        return self._cookie(
+            RedirectResponse(_safe_next(form.get("next")), status_code=303), fresh, request
+        )
 
     async def logout(self, request: Request) -> Response:
         _session, _form, refused = await self._checked_form(request)
