@@ -197,3 +197,25 @@ def test_a_plan_line_is_told_its_link(session: Session) -> None:
     assert link_of("webcrm", "webshop:cus_a") == 7  # put aside: the source's id
     assert link_of("webshop", "from webcrm:99") is None
     assert link_of("-", "webcrm:Organisation") is None
+
+
+def test_activity_is_kept_for_the_retention_period_and_filtered(session: Session) -> None:
+    now = datetime.now(UTC)
+    rows = [
+        {"at": now - timedelta(days=age), "run_id": 1, "datatype": dt, "action": "update",
+         "target": target, "record": "1", "detail": "name", "label": "", "link_id": None}
+        for age, dt, target in [(40, "customers", "webshop"), (1, "customers", "webshop"),
+                                (0, "products", "webcrm"), (0, "customers", "webcrm")]
+    ]  # fmt: skip
+    cq.add_activity(session, rows)
+    session.commit()
+    assert cq.prune_activity(session, now - timedelta(days=30)) == 1
+    session.commit()
+    assert [(a.datatype, a.target) for a in cq.activity(session)] == [
+        ("customers", "webcrm"), ("products", "webcrm"), ("customers", "webshop"),
+    ]  # fmt: skip
+    assert [a.datatype for a in cq.activity(session, target="webcrm")] == ["customers", "products"]
+    newest = cq.activity(session, datatype="customers", limit=1)
+    assert [a.target for a in newest] == ["webcrm"]
+    older = cq.activity(session, datatype="customers", before=newest[0].id)
+    assert [a.target for a in older] == ["webshop"]
