@@ -185,11 +185,9 @@ class Recorder:
             return None
         self._linked_now.add((dt.value, WEBCRM, item.crm_id))
         self._linked_now.add((dt.value, WEBSHOP, item.shop_id))
-        has_children = POLICIES[dt].children is not None  # they need the link's id now
         link = repo.add_link(
-            self.ctx.session, dt.value, item.crm_id, item.shop_id, item.created_by,
-            flush=has_children,
-        )  # fmt: skip
+            self.ctx.session, dt.value, item.crm_id, item.shop_id, item.created_by, flush=False
+        )
         item.link = link
         if item.created_by == "merge":
             self.ctx.report.stats[dt].linked_by_merge += 1
@@ -303,7 +301,7 @@ class Recorder:
         if link is None:
             link = repo.add_link(
                 ctx.session, lines.value, crm_id, shop_id, created_by,
-                parent_id=parent.id, flush=not known_new,
+                parent=parent, flush=not known_new,
             )  # fmt: skip
         props = snapshot_after(ctx.maps[lines], previous, c_raw, s_raw, sent)
         repo.put_snapshot(ctx.session, link, props, None, None, None)

@@ -59,6 +59,8 @@ class Link(Base):
         ForeignKey("links.id", ondelete="CASCADE"), default=None
     )
     """For an order line: the link of its order."""
+    parent: Mapped[Link | None] = relationship(remote_side="Link.id")
+    """Lets an order's link and its lines' links be added in one flush."""
     created_by: Mapped[str] = mapped_column(String(16))
     """Which side's record came first: ``webcrm``, ``webshop`` or ``merge``."""
     state: Mapped[str] = mapped_column(String(24), default="active")

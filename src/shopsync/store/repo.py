@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Select, delete, event, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from shopsync.store.models import (
@@ -87,10 +87,12 @@ def add_link(
     created_by: str,
     parent_id: int | None = None,
     *,
+    parent: Link | None = None,
     flush: bool = True,
 ) -> Link:
     """Add a link; ``flush=False`` leaves the INSERT for the transaction's next flush
-    (many links at once), so the link is not yet found by queries."""
+    (many links at once), so the link is not yet found by queries. ``parent`` (an
+    order's link, flushed or not) sets ``parent_id`` when they are flushed."""
     t = now()
     link = Link(
         datatype=datatype,
@@ -102,6 +104,8 @@ def add_link(
         created_at=t,
         updated_at=t,
     )
+    if parent is not None:
+        link.parent = parent
     s.add(link)
     if flush:
         s.flush()
@@ -155,7 +159,22 @@ def count_links(s: Session, datatype: str) -> dict[str, int]:
 
 
 # ------------------------------------------------------------------------- snapshots
+def _pending_snapshots(s: Session) -> dict[int, Snapshot]:
+    """Snapshots added since the session's last flush, by ``id()`` of their link: not in
+    the identity map yet, so ``Session.get`` would miss them (and a second one would be
+    added). Emptied after each flush, when they are."""
+    key = "shopsync.pending_snapshots"
+    pending: dict[int, Snapshot] | None = s.info.get(key)
+    if pending is None:
+        pending = s.info[key] = {}
+        event.listen(s, "after_flush", lambda session, _ctx: pending.clear())
+    return pending
+
+
 def get_snapshot(s: Session, link: Link) -> Snapshot | None:
+    snap = _pending_snapshots(s).get(id(link))
+    if snap is not None or link.id is None:
+        return snap
     return s.get(Snapshot, link.id)
 
 
@@ -167,21 +186,19 @@ def put_snapshot(
     webshop_updated_at: datetime | None,
     webshop_version: int | None,
 ) -> None:
-    snap = s.get(Snapshot, link.id) if link.id is not None else None
+    snap = get_snapshot(s, link)
     t = now()
     if snap is None:
-        s.add(
-            Snapshot(
-                link=link,
-                props=props,
-                webcrm_updated_at=webcrm_updated_at,
-                webshop_updated_at=webshop_updated_at,
-                webshop_version=webshop_version,
-                updated_at=t,
-            )
+        snap = Snapshot(
+            link=link,
+            props=props,
+            webcrm_updated_at=webcrm_updated_at,
+            webshop_updated_at=webshop_updated_at,
+            webshop_version=webshop_version,
+            updated_at=t,
         )
-        if link.id is not None:
-            s.flush()  # a later get() in the same transaction must find it
+        s.add(snap)
+        _pending_snapshots(s)[id(link)] = snap  # a later get() must find it before a flush
     else:
         snap.props = props
         snap.webcrm_updated_at = webcrm_updated_at or snap.webcrm_updated_at
