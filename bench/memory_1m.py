@@ -30,12 +30,16 @@ tracemalloc and prints, for each, where the Python objects alive at its largest 
 moment were allocated (file:line), the largest first. Slower, and its RSS includes
 tracemalloc's own bookkeeping: not the figure to quote. ``--trace-echo`` runs the echo
 pass itself under tracemalloc (its figures are then not the ones to quote either).
+``--dir`` keeps the servers' databases and the state; ``--reuse`` then starts the
+servers on them again and runs only step 3 (the edits with seeds of their own).
 
 Run::
 
     .venv/bin/python bench/memory_1m.py --records 10000       # a trial run
     .venv/bin/python bench/memory_1m.py                       # 1,000,000 links
     .venv/bin/python bench/memory_1m.py --records 100000 --trace
+    .venv/bin/python bench/memory_1m.py --records 100000 --dir /tmp/m100k   # keep the files
+    .venv/bin/python bench/memory_1m.py --dir /tmp/m100k --reuse --trace    # measure again
 """
 
 from __future__ import annotations
@@ -132,7 +136,7 @@ def traced_child(out: Path, argv: list[str]) -> None:
     and keeps the statistics of the largest moment, written to ``out`` at the end."""
     import tracemalloc
 
-    tracemalloc.start(8)
+    tracemalloc.start(12)
     best: dict[str, Any] = {"size": 0, "stats": []}
     done = threading.Event()
 
@@ -242,6 +246,33 @@ def edit_both(config: Path, env: dict[str, str], edits: int, seed: int) -> None:
             inst.webshop.update("customers", ln.webshop_id, {"phone": f"+46 {i:08d}"})
 
 
+def seed_both(crm_url: str, shop_url: str, records: int, seed: int) -> str:
+    """Both systems through their ``/seed`` controls, scaled to about ``records`` links;
+    prints the counts and returns the summary line."""
+    scale = records / LINKS_AT_SCALE_1
+    orgs, products, opps = (round(x * scale) for x in (10_000, 2_000, 5_000))
+    shop_customers = round(2_000 * scale)
+    print(f"seeding for about {records:,} links (scale {scale:.2f} of "
+          "bench/initial_sync.py) ...", flush=True)  # fmt: skip
+    t = time.monotonic()
+    seeded = httpx.post(
+        crm_url + "/_emulator/seed",
+        json={"n": orgs, "products": products, "opportunities": opps, "seed": seed},
+        timeout=7200,
+    ).json()
+    crm_s = time.monotonic() - t
+    shop_seeded = httpx.post(
+        shop_url + "/_webshop/seed", json={"n": shop_customers, "seed": seed}, timeout=7200
+    ).json()
+    seed_s = time.monotonic() - t
+    crm_rows = sum(v for k, v in seeded.items() if isinstance(v, int) and k != "seed")
+    shop_rows = sum(shop_seeded.get(k, 0) for k in ("customers", "products", "orders"))
+    print(f"seeded in {seed_s:.0f} s (webCRM {crm_s:.0f} s: {seeded}; webshop "
+          f"{seed_s - crm_s:.0f} s: {shop_seeded})", flush=True)  # fmt: skip
+    return (f"seeding: {seed_s:.0f} s for {crm_rows:,} webCRM rows and {shop_rows:,} shop "
+            "records (orders with their lines) through the /seed controls")  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -251,6 +282,9 @@ def main() -> None:
     ap.add_argument("--edits", type=int, default=100, help="edits on each side before the run")
     ap.add_argument("--state-url", help="a PostgreSQL URL for the state (default SQLite)")
     ap.add_argument("--dir", type=Path, help="keep the servers' and the state's files here")
+    ap.add_argument("--reuse", action="store_true",
+                    help="with the --dir of an earlier run: no seeding, initial sync or echo "
+                         "pass, the incremental runs only")  # fmt: skip
     ap.add_argument("--trace", action="store_true", help="tracemalloc the incremental child")
     ap.add_argument("--trace-echo", action="store_true", help="tracemalloc the echo pass")
     ap.add_argument("--seed", type=int, default=11)
@@ -266,10 +300,9 @@ def main() -> None:
     logs.configure("warning")
     print(f"shopsync: {source()}", flush=True)
 
-    scale = args.records / LINKS_AT_SCALE_1
-    orgs, products, opps = (round(x * scale) for x in (10_000, 2_000, 5_000))
-    shop_customers = round(2_000 * scale)
     keep = args.dir is not None
+    if args.reuse and not (keep and (args.dir / "crm.sqlite").exists()):
+        ap.error("--reuse needs --dir with the files of an earlier run")
     with tempfile.TemporaryDirectory(prefix="shopsync-mem-") as tmp:
         d: Path = args.dir if keep else Path(tmp)
         d.mkdir(parents=True, exist_ok=True)
@@ -284,25 +317,11 @@ def main() -> None:
         write_config(config, crm.url, shop.url, state_url, args.rate_limit)
         children: list[Child] = []
         try:
-            print(f"seeding for about {args.records:,} links (scale {scale:.2f} of "
-                  "bench/initial_sync.py) ...", flush=True)  # fmt: skip
-            t = time.monotonic()
-            seeded = httpx.post(
-                crm.url + "/_emulator/seed",
-                json={"n": orgs, "products": products, "opportunities": opps,
-                      "seed": args.seed},
-                timeout=7200,
-            ).json()  # fmt: skip
-            crm_s = time.monotonic() - t
-            shop_seeded = httpx.post(
-                shop.url + "/_webshop/seed", json={"n": shop_customers, "seed": args.seed},
-                timeout=7200,
-            ).json()  # fmt: skip
-            seed_s = time.monotonic() - t
-            crm_rows = sum(v for k, v in seeded.items() if isinstance(v, int) and k != "seed")
-            shop_rows = sum(shop_seeded.get(k, 0) for k in ("customers", "products", "orders"))
-            print(f"seeded in {seed_s:.0f} s (webCRM {crm_s:.0f} s: {seeded}; webshop "
-                  f"{seed_s - crm_s:.0f} s: {shop_seeded})", flush=True)  # fmt: skip
+            if args.reuse:
+                print(f"reusing the systems and the state in {d}", flush=True)
+                seeding = f"seeding: none (--reuse of {d})"
+            else:
+                seeding = seed_both(crm.url, shop.url, args.records, args.seed)
 
             def sync(name: str, *extra: str, trace: bool = False) -> Child:
                 httpx.delete(crm.url + "/_emulator/counters", timeout=30)
@@ -328,12 +347,14 @@ def main() -> None:
                     print_trace(trace_out)
                 return child
 
-            sync("initial sync (links made)")
+            if not args.reuse:
+                sync("initial sync (links made)")
             links = links_of(env, config)
             print(f"links: {links} = {sum(links.values()):,}", flush=True)
-            sync("echo pass" + (", under tracemalloc" if args.trace_echo else ""),
-                 trace=args.trace_echo)  # fmt: skip
-            edit_both(config, env, args.edits, args.seed)
+            if not args.reuse:
+                sync("echo pass" + (", under tracemalloc" if args.trace_echo else ""),
+                     trace=args.trace_echo)  # fmt: skip
+            edit_both(config, env, args.edits, args.seed + 2 * args.reuse)
             sync(f"incremental ({args.edits}+{args.edits} edits)")
             sync("incremental, nothing changed")
             sync("incremental with --sweep", "--sweep")
@@ -346,8 +367,7 @@ def main() -> None:
             shop.stop()
 
         print()
-        print(f"seeding: {seed_s:.0f} s for {crm_rows:,} webCRM rows and {shop_rows:,} shop "
-              f"records (orders with their lines) through the /seed controls")  # fmt: skip
+        print(seeding)
         listed = ", ".join(f"{k} {v:,}" for k, v in links.items())
         print(f"links: {sum(links.values()):,} ({listed})")
         state = "SQLite file + WAL" if sqlite_path else "PostgreSQL database"
