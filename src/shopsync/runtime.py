@@ -137,11 +137,20 @@ class Installation:
             exclusive(self.sessions, lease=lease) as held,
             Session(writer, expire_on_commit=False, autoflush=False) as s,
         ):
+            config = self.run_config(s)
             engine = Engine(
-                self.config, s, guarded(self.webcrm, held), guarded(self.webshop, held),
-                mappings=mappings(self.config), dry_run=dry_run, on_progress=on_progress,
+                config, s, guarded(self.webcrm, held), guarded(self.webshop, held),
+                mappings=mappings(config), dry_run=dry_run, on_progress=on_progress,
             )  # fmt: skip
             return engine.run(only, full=full, sweep=sweep)
+
+    def run_config(self, s: Session) -> Config:
+        """The configuration a run gets: the file's, with the sharing switches changed
+        in the console applied (they win until reset there; ``config/switches.py``)."""
+        from shopsync.config.switches import effective
+        from shopsync.store.console_queries import switches
+
+        return effective(self.config, switches(s))
 
     def close(self) -> None:
         for client in self._clients:

@@ -560,7 +560,7 @@ def _link_json(link: Any) -> dict[str, Any]:
 
 def _switches(config: Any, s: Any) -> list[dict[str, Any]]:
     """The sharing switches in effect: the console's (state database) over the file's."""
-    from shopsync.service.console.switches import listing
+    from shopsync.config.switches import listing
     from shopsync.store.console_queries import switches
 
     return [

@@ -13,8 +13,9 @@ from pydantic import SecretStr, ValidationError
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from shopsync.config import switches
 from shopsync.config.model import Config, Datatype, ServeConfig
-from shopsync.service.console import security, switches
+from shopsync.service.console import security
 from shopsync.service.console.state import catch_up_terms
 from shopsync.store import console_queries as cq
 from shopsync.store import db

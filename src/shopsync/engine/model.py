@@ -67,6 +67,8 @@ class Item:
     s_raw: dict[str, Any] | None = None
     snapshot: Props | None = None
     created_by: str = "merge"
+    matched_by: str = ""
+    """The merge key that paired an unlinked record (``vat:DK12345678``), for reports."""
     # what goes to the webshop
     shop_body: dict[str, Any] | None = None
     shop_create: bool = False

@@ -20,8 +20,8 @@ from shopsync.store.models import InboxRecord, Link, Snapshot
 
 log = structlog.get_logger("shopsync.engine")
 
-Match = tuple[str, InboxRecord | None, dict[str, Any]]
-"""``(other side's id, its inbox row if staged, its data)``."""
+Match = tuple[str, InboxRecord | None, dict[str, Any], str]
+"""``(other side's id, its inbox row if staged, its data, the merge key that matched)``."""
 
 
 class KeyLookup:
@@ -172,10 +172,10 @@ class Pairing:
             candidate = decision.candidate
             other_row = repo.inbox_get(ctx.session, dt.value, target, candidate)
             if other_row is not None and other_row.data is not None:
-                return candidate, other_row, other_row.data
+                return candidate, other_row, other_row.data, decision.key or ""
             data = self.fetch(dt, target, candidate)
             if data is not None:
-                return candidate, None, data
+                return candidate, None, data, decision.key or ""
             repo.clear_merge_keys(ctx.session, dt.value, target, candidate)
             self.forget_holders()
             return None

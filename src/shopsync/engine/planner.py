@@ -30,7 +30,7 @@ from shopsync.engine.model import (
     may_still_land,
     other,
 )
-from shopsync.engine.pairing import Pairing
+from shopsync.engine.pairing import Match, Pairing
 from shopsync.engine.policies import POLICIES
 from shopsync.engine.recorder import Recorder
 from shopsync.engine.streams import STREAMS, parse_time, webcrm_created, webcrm_updated
@@ -124,11 +124,11 @@ class Planner:
         self,
         dt: Datatype,
         row: InboxRecord,
-        match: tuple[str, InboxRecord | None, dict[str, Any]],
+        match: Match,
         batch: Batch,
     ) -> None:
-        other_id, other_row, other_data = match
-        item = Item(dt, row.system, created_by="merge")
+        other_id, other_row, other_data, key = match
+        item = Item(dt, row.system, created_by="merge", matched_by=key)
         batch.claim(other_row)
         self._set_rows(item, row, other_row)
         if row.system == WEBCRM:

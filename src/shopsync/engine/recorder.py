@@ -191,7 +191,10 @@ class Recorder:
         item.link = link
         if item.created_by == "merge":
             self.ctx.report.stats[dt].linked_by_merge += 1
-            self.ctx.plan(dt, "link", "-", item.label, "matched by merge criteria", item=item)
+            how = (
+                f"matched by {item.matched_by}" if item.matched_by else "matched by merge criteria"
+            )
+            self.ctx.plan(dt, "link", "-", item.label, how, item=item)
         return link
 
     def _count(self, dt: Datatype, item: Item) -> None:

@@ -20,10 +20,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from shopsync.config import switches
 from shopsync.config.model import Datatype
 from shopsync.engine.labels import record_label, snapshot_label
 from shopsync.engine.streams import STREAMS
-from shopsync.service.console import security, switches
+from shopsync.service.console import security
 from shopsync.service.console.state import Console
 from shopsync.store import console_queries as cq
 

@@ -23,11 +23,11 @@ import structlog
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from shopsync.config import switches
 from shopsync.config.model import Config, Datatype
 from shopsync.engine.labels import snapshot_label
 from shopsync.engine.report import PlanLine, RunReport
 from shopsync.logs import scrub
-from shopsync.service.console import switches
 from shopsync.store import console_queries as cq
 from shopsync.store import repo
 from shopsync.store.models import Link, Run

@@ -2,10 +2,10 @@
 
 The engine reads rule 8's switches from the :class:`Config` it is given
 (``config.datatype(dt).to_webshop.enabled`` …, ``config.selective``). The console keeps
-the switches a person changed in the state database (``console_switches``), and the
-service builds each run's configuration from the file's with those applied
-(:func:`effective`): nothing in the engine changes, a switch takes effect at the next
-run without a restart, and it survives one.
+the switches a person changed in the state database (``console_switches``), and every
+run (``shopsync sync`` as well as the service's, ``runtime.Installation.sync``) gets the
+file's configuration with those applied (:func:`effective`): nothing in the engine
+changes, a switch takes effect at the next run without a restart, and it survives one.
 
 Which wins: a switch stored by the console wins over the config file's value until it
 is reset in the console ("use the file's value"), which deletes the stored row.
