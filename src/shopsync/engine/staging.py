@@ -28,7 +28,6 @@ from shopsync.engine.model import WEBCRM, WEBSHOP, other
 from shopsync.engine.policies import POLICIES
 from shopsync.engine.streams import STREAMS, format_time, parse_time, webcrm_id, webcrm_updated
 from shopsync.store import repo
-from shopsync.store.models import Link
 
 log = structlog.get_logger("shopsync.engine")
 
@@ -131,9 +130,8 @@ class Stager:
             self.flush(dt, WEBCRM)
             ctx.commit()
             ctx.progress(dt, "read webCRM", stats.read_webcrm)
-        for link in list(repo.active_links(ctx.session, dt.value)):
-            if link.webcrm_id not in seen:
-                self.stage_deleted(dt, WEBCRM, link.webcrm_id, self.parent_webcrm_id(link))
+        for rid, parent in repo.missing_webcrm_ids(ctx.session, dt.value, seen):
+            self.stage_deleted(dt, WEBCRM, rid, parent)
         cursor.save(ctx)
         repo.set_meta(ctx.session, SWEEP_META + dt.value, format_time(ctx.now))
         self.swept_lines = self.swept_lines or dt is Datatype.order_lines
@@ -183,12 +181,6 @@ class Stager:
             self.ctx.session, dt.value, system, rid,
             updated_at=self.ctx.now, data=None, deleted=True, parent_id=parent,
         )  # fmt: skip
-
-    def parent_webcrm_id(self, link: Link) -> str | None:
-        if link.parent_id is None:
-            return None
-        parent = self.ctx.session.get(Link, link.parent_id)
-        return parent.webcrm_id if parent is not None else None
 
     # ---------------------------------------------------------------------- webshop
     def stage_webshop(self, dt: Datatype) -> None:

@@ -71,6 +71,9 @@ class Service:
         )
         self.stop_requested_at: float | None = None
         self._webcrm_registered = False
+        pending = "not registered yet" if self.public_url else "none: polling only (no public_url)"
+        self.hooks_state: dict[str, str] = {"webcrm": pending, "webshop": pending}
+        """What :meth:`register_hooks` achieved per system, for the console."""
 
     def register_hooks(self) -> None:
         """Hooks in webCRM and a webhook subscription in the shop (idempotent). A part
@@ -79,6 +82,7 @@ class Service:
         if not self._webcrm_registered:
             done = hooks_webcrm.register(self.inst.webcrm, self.public_url, self.token)
             self._webcrm_registered = True
+            self.hooks_state["webcrm"] = "registered"
             log.info(
                 "serve.webcrm_hooks",
                 kept=done.kept, created=done.created, repaired=done.repaired,
@@ -108,6 +112,7 @@ class Service:
             before_subscribing=before_subscribing,
         )
         if not sub.offered:
+            self.hooks_state["webshop"] = "not offered by the shop: polling only"
             self.verifier.use_secret(None)
             log.info(
                 "serve.webshop_webhooks_unsupported", polling_seconds=self.config.serve.poll_seconds
@@ -116,6 +121,7 @@ class Service:
         assert sub.subscription_id is not None and sub.secret is not None
         self.verifier.use_secret(sub.secret)
         secrets_store.put(self.inst, secrets_store.WEBSHOP_SUBSCRIPTION, sub.subscription_id)
+        self.hooks_state["webshop"] = "subscribed"
         log.info("serve.webshop_webhook", kept=sub.kept, removed=sub.removed)
 
     def stop(self) -> None:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, delete, event, func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from shopsync.store.models import (
     Cursor,
@@ -144,6 +144,25 @@ def active_links(s: Session, datatype: str) -> Iterable[Link]:
         .where(Link.datatype == datatype, Link.state == "active")
         .execution_options(yield_per=1000)
     )
+
+
+def missing_webcrm_ids(
+    s: Session, datatype: str, seen: Container[str]
+) -> list[tuple[str, str | None]]:
+    """``(webCRM id, its parent's webCRM id)`` of the active links of ``datatype`` whose
+    webCRM id is not in ``seen``: what a delete sweep did not read. The links are
+    streamed as plain rows (a sweep over a million links must not build an ORM object,
+    or even a tuple, for each); only the missing ones are kept."""
+    parent = aliased(Link)
+    rows = s.execute(
+        select(Link.webcrm_id, parent.webcrm_id)
+        .outerjoin(parent, parent.id == Link.parent_id)
+        .where(Link.datatype == datatype, Link.state == "active")
+        .execution_options(yield_per=5000)
+    )
+    return [
+        (str(rid), str(pid) if pid is not None else None) for rid, pid in rows if rid not in seen
+    ]
 
 
 def select_links(datatype: str) -> Select[Link]:

@@ -276,7 +276,7 @@ class Pages:
                 for name, st in scheduler.systems.items()
             ],
             "poll_seconds": console.file_config.serve.poll_seconds,
-            "hooks": service.public_url is not None,
+            "hooks": dict(service.hooks_state),
             "runs_done": scheduler.runs,
             "running": bool(service.metrics.registry.get_sample_value("shopsync_run_in_progress")),
             "stopping": scheduler.stopping,
