@@ -168,6 +168,8 @@ IDENTITY = Conversion("identity")
 
 def get_path(record: Mapping[str, Any], path: str) -> Any:
     """Read a dotted path (``billing_address.city``); a missing step gives None."""
+    if "." not in path:  # most paths: one key (this runs for every field of every record)
+        return record.get(path)
     value: Any = record
     for step in path.split("."):
         if not isinstance(value, Mapping):
