@@ -267,6 +267,10 @@ def register(app: typer.Typer, db_app: typer.Typer) -> None:
             report = run_with_progress(
                 inst, _datatypes(only), full=full, sweep=sweep, dry_run=dry_run
             )
+            if not dry_run:
+                from shopsync.service.console.state import keep_activity
+
+                keep_activity(inst, report)  # the console's Activity page shows it too
         if as_json:
             print_json(report_json(report, plan=dry_run))
         else:

@@ -33,6 +33,7 @@ from shopsync.store import repo
 from shopsync.store.models import Link, Run
 
 if TYPE_CHECKING:
+    from shopsync.runtime import Installation
     from shopsync.service.app import Service
 
 log = structlog.get_logger("shopsync.console")
@@ -138,43 +139,11 @@ class Console:
 
     def record_activity(self, s: Any, plan: Sequence[PlanLine], run_id: int | None) -> set[int]:
         """One activity row per plan line; returns the ids of the links they concern."""
-        now = cq.utcnow()
-        rows: list[dict[str, Any]] = []
-        touched: set[int] = set()
-        for line in plan:
-            link_id = self._link_of(s, line)
-            if link_id is not None:
-                touched.add(link_id)
-            rows.append(
-                {
-                    "at": now,
-                    "run_id": run_id,
-                    "datatype": line.datatype,
-                    "action": line.action[:32],
-                    "target": line.target[:16],
-                    "record": line.record[:256],
-                    "detail": line.detail,
-                    "label": line.label[:512],
-                    "link_id": link_id,
-                }
-            )
-        cq.add_activity(s, rows)
-        return touched
+        return record_activity(s, plan, run_id)
 
     @staticmethod
     def _link_of(s: Any, line: PlanLine) -> int | None:
-        """The link a plan line names, when it names one: ``webcrm:12``, ``from webshop:…``
-        or a bare id of the system written to."""
-        refs = _REF.findall(line.record)
-        if not refs and line.target in ("webcrm", "webshop") and line.record:
-            refs = [(line.target, line.record)]
-        for system, rid in refs:
-            if rid == "-":
-                continue
-            link = repo.link_by_id(s, line.datatype, system, rid)
-            if link is not None:
-                return link.id
-        return None
+        return _link_of(s, line)
 
     # ------------------------------------------------------------------ search terms
     def reindex(self, s: Any, link_ids: set[int]) -> None:
@@ -272,3 +241,60 @@ def catch_up_terms(s: Any, config: Config, seconds: float) -> int:
         s.commit()
         done += len(rows)
     return done
+
+
+def record_activity(s: Any, plan: Sequence[PlanLine], run_id: int | None) -> set[int]:
+    """One activity row per plan line (the service's runs and ``shopsync sync`` by
+    hand); returns the ids of the links they concern."""
+    now = cq.utcnow()
+    rows: list[dict[str, Any]] = []
+    touched: set[int] = set()
+    for line in plan:
+        link_id = _link_of(s, line)
+        if link_id is not None:
+            touched.add(link_id)
+        rows.append(
+            {
+                "at": now,
+                "run_id": run_id,
+                "datatype": line.datatype,
+                "action": line.action[:32],
+                "target": line.target[:16],
+                "record": line.record[:256],
+                "detail": line.detail,
+                "label": line.label[:512],
+                "link_id": link_id,
+            }
+        )
+    cq.add_activity(s, rows)
+    return touched
+
+
+def _link_of(s: Any, line: PlanLine) -> int | None:
+    """The link a plan line names, when it names one: ``webcrm:12``, ``from webshop:…``
+    or a bare id of the system written to."""
+    refs = _REF.findall(line.record)
+    if not refs and line.target in ("webcrm", "webshop") and line.record:
+        refs = [(line.target, line.record)]
+    for system, rid in refs:
+        if rid == "-":
+            continue
+        link = repo.link_by_id(s, line.datatype, system, rid)
+        if link is not None:
+            return link.id
+    return None
+
+
+def keep_activity(inst: Installation, report: RunReport) -> None:
+    """After ``shopsync sync`` by hand: its plan lines become activity too, and activity
+    older than the retention period goes. A failure is logged, never raised (the run
+    has committed already)."""
+    try:
+        with inst.session() as s:
+            run_id = s.scalar(select(func.max(Run.id)))
+            record_activity(s, report.plan, run_id)
+            days = inst.config.serve.activity_retention_days
+            cq.prune_activity(s, cq.utcnow() - timedelta(days=days))
+            s.commit()
+    except Exception as exc:
+        log.warning("console.activity_not_kept", error=scrub(str(exc)) or type(exc).__name__)
