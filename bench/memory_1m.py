@@ -237,13 +237,14 @@ def edit_both(config: Path, env: dict[str, str], edits: int, seed: int) -> None:
         with inst.session() as s:
             links = list(repo.active_links(s, "customers"))
         picks = random.Random(seed).sample(links, min(len(links), 2 * edits))
+        tag = f"{int(time.time()) % 100:02d}"  # new values each time, also on a --reuse
         inst.webcrm.upsert(
             "Organisation",
-            [{"OrganisationId": int(ln.webcrm_id), "OrganisationTelephone": f"+45 {i:08d}"}
+            [{"OrganisationId": int(ln.webcrm_id), "OrganisationTelephone": f"+45 {tag}{i:06d}"}
              for i, ln in enumerate(picks[:edits])],
         )  # fmt: skip
         for i, ln in enumerate(picks[edits:]):
-            inst.webshop.update("customers", ln.webshop_id, {"phone": f"+46 {i:08d}"})
+            inst.webshop.update("customers", ln.webshop_id, {"phone": f"+46 {tag}{i:06d}"})
 
 
 def seed_both(crm_url: str, shop_url: str, records: int, seed: int) -> str:
@@ -319,6 +320,9 @@ def main() -> None:
         try:
             if args.reuse:
                 print(f"reusing the systems and the state in {d}", flush=True)
+                # the state may come from an older shopsync (status does not migrate)
+                subprocess.run([*SHOPSYNC, "db", "upgrade", "--config", str(config)],
+                               env=env, check=True, capture_output=True)  # fmt: skip
                 seeding = f"seeding: none (--reuse of {d})"
             else:
                 seeding = seed_both(crm.url, shop.url, args.records, args.seed)
