@@ -104,6 +104,7 @@ def _fuzz(
     ids: dict[str, int],
     document: dict[str, Any] | None = None,
     token: str | None = None,
+    examples: int = EXAMPLES,
 ) -> tuple[dict[str, str], Counter[str]]:
     """Run one pass over every operation of ``document`` (default: the one the emulator
     serves); its failures by operation, and its answers by class."""
@@ -141,7 +142,7 @@ def _fuzz(
             checks = [c for c in checks if c.__name__ != "negative_data_rejection"]
             extra = _patch_refuses
 
-        exercise = _exercise(strategy, url, session, checks, extra, statuses)
+        exercise = _exercise(strategy, url, session, checks, extra, statuses, examples)
         try:
             exercise()
         except (KeyboardInterrupt, SystemExit):
@@ -158,11 +159,12 @@ def _exercise(
     checks: list[Any],
     extra: Callable[[requests.Response], None] | None,
     statuses: Counter[str],
+    examples: int,
 ) -> Callable[[], None]:
     """The Hypothesis test of one operation (a closure: ``@given`` refuses defaults)."""
     from hypothesis import given
 
-    @quiet_settings(EXAMPLES)
+    @quiet_settings(examples)
     @given(case=strategy)
     def exercise(case: Any) -> None:
         response = case.call(base_url=url, session=session, timeout=30)
@@ -233,6 +235,9 @@ def test_a_pass_reports_what_the_emulator_does_not_keep(emulator: RunningServer)
     failures, _ = _fuzz(emulator.url, "positive", ids, document)
     assert list(failures) == ["POST /Organisations"]
     assert "200" in failures["POST /Organisations"]
-    failures, _ = _fuzz(emulator.url, "negative", ids, document)
+    # What negative generation draws depends on what earlier schemathesis runs in the
+    # same process left in its caches (seen: after the webshop's contract tests, 8
+    # examples held no name longer than 5 characters); 50 always hold one.
+    failures, _ = _fuzz(emulator.url, "negative", ids, document, examples=50)
     assert list(failures) == ["POST /Organisations"]
     assert "accepted" in failures["POST /Organisations"].lower()
