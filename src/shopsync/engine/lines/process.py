@@ -25,6 +25,10 @@ LINES = Datatype.order_lines
 ORDERS = Datatype.orders
 COMMIT_EVERY = 50
 """Orders whose lines are reconciled per transaction."""
+ECHO_COMMIT_EVERY = 200
+"""Opportunities whose staged lines are checked for echoes per transaction (the session
+holds each deleted row until its commit: one commit for all of them held every line the
+echo pass read)."""
 
 
 class LineProcessor:
@@ -65,7 +69,9 @@ class LineProcessor:
                 pairs[link.webcrm_id] = (link, shop_raw)
             else:
                 reconciled(ctx, shop_id)
-        for opp_id in repo.inbox_parents(s, LINES.value, WEBCRM):
+        for n, opp_id in enumerate(repo.inbox_parents(s, LINES.value, WEBCRM), start=1):
+            if n % ECHO_COMMIT_EVERY == 0:
+                ctx.commit()  # the echoes' rows go for good: the session lets them go too
             if opp_id in pairs:
                 continue
             link = repo.link_by_webcrm(s, ORDERS.value, opp_id)
