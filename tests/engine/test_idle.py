@@ -17,6 +17,19 @@ from tests.engine.test_orders import opportunity
 P, L = Datatype.products, Datatype.order_lines
 
 
+def count_staged_pages(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, int]]:
+    """From now on, each page staged: ``(datatype, system, records in it)``."""
+    staged: list[tuple[str, str, int]] = []
+    stage_page = repo.stage_page
+
+    def counting(s: Any, datatype: str, system: str, records: Any) -> None:
+        staged.append((datatype, system, len(records)))
+        stage_page(s, datatype, system, records)
+
+    monkeypatch.setattr(repo, "stage_page", counting)
+    return staged
+
+
 def test_a_converged_run_costs_one_request_per_datatype_and_side(env: Env) -> None:
     seed(env, seed=3)
     env.sync()
@@ -80,14 +93,7 @@ def test_our_own_writes_read_back_are_dropped_before_staging(
     for rid in ids:  # the webshop's answer moved the webCRM record? no: an edit to read back
         env.crm_update("Organisation", rid, OrganisationCity="Vejle")
     env.sync()
-    staged: list[tuple[str, str, int]] = []
-    stage_page = repo.stage_page
-
-    def counting(s: Any, datatype: str, system: str, records: Any) -> None:
-        staged.append((datatype, system, len(records)))
-        stage_page(s, datatype, system, records)
-
-    monkeypatch.setattr(repo, "stage_page", counting)
+    staged = count_staged_pages(monkeypatch)
     report = env.sync()  # reads the cities written to the webshop back: all unchanged
     assert report.writes == 0 and report.stats[Datatype.customers].unchanged >= 5
     assert [n for dt, _, n in staged if dt == "customers"] == [], staged
@@ -112,14 +118,7 @@ def test_quotation_lines_written_by_us_and_read_back_are_dropped_before_staging(
     lines = env.shop_get("orders", order_id)["lines"]
     env.shop_update("orders", order_id, lines=[{**x, "quantity": "7"} for x in lines])
     assert env.sync().stats[L].updated_in_webcrm == 3
-    staged: list[tuple[str, str, int]] = []
-    stage_page = repo.stage_page
-
-    def counting(s: Any, datatype: str, system: str, records: Any) -> None:
-        staged.append((datatype, system, len(records)))
-        stage_page(s, datatype, system, records)
-
-    monkeypatch.setattr(repo, "stage_page", counting)
+    staged = count_staged_pages(monkeypatch)
     report = env.sync()  # reads the three quantities written to webCRM back
     assert report.writes == 0 and report.stats[L].unchanged >= 3
     assert [n for dt, _, n in staged if dt == L.value] == [], staged

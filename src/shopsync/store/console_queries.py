@@ -30,6 +30,7 @@ from shopsync.store.models import (
     Snapshot,
     UpdateCount,
 )
+from shopsync.store.repo import get_meta, set_meta
 
 RUNS_INGESTED = "console:runs_ingested"
 """Meta key: the id of the last run whose update counts are in the daily table."""
@@ -43,19 +44,6 @@ MAX_TERM = 128
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _get_meta(s: Session, key: str) -> str | None:
-    row = s.get(Meta, key)
-    return row.value if row else None
-
-
-def _set_meta(s: Session, key: str, value: str) -> None:
-    row = s.get(Meta, key)
-    if row is None:
-        s.add(Meta(key=key, value=value))
-    else:
-        row.value = value
 
 
 # ---------------------------------------------------------------------------- counts
@@ -126,7 +114,7 @@ def meta_values(s: Session, keys: Sequence[str]) -> dict[str, str]:
 def runs_to_ingest(s: Session) -> bool:
     """Whether a run newer than the last one ingested exists (a read: the overview
     takes the write lock for :func:`ingest_runs` only then)."""
-    upto = int(_get_meta(s, RUNS_INGESTED) or 0)
+    upto = int(get_meta(s, RUNS_INGESTED) or 0)
     return s.scalar(select(Run.id).where(Run.id > upto).limit(1)) is not None
 
 
@@ -136,7 +124,7 @@ def ingest_runs(s: Session, now: datetime | None = None) -> int:
     sync`` started by hand count too. Returns how many runs were added; the caller
     commits."""
     now = now or utcnow()
-    upto = int(_get_meta(s, RUNS_INGESTED) or 0)
+    upto = int(get_meta(s, RUNS_INGESTED) or 0)
     rows = s.execute(
         select(Run.id, Run.status, Run.started_at, Run.finished_at, Run.stats)
         .where(Run.id > upto)
@@ -166,7 +154,7 @@ def ingest_runs(s: Session, now: datetime | None = None) -> int:
         else:
             row.count += n
     if done:
-        _set_meta(s, RUNS_INGESTED, str(upto))
+        set_meta(s, RUNS_INGESTED, str(upto))
     return done
 
 
@@ -384,7 +372,7 @@ def index_terms(s: Session, labels: Mapping[int, str]) -> None:
 
 
 def terms_upto(s: Session) -> int:
-    return int(_get_meta(s, TERMS_UPTO) or 0)
+    return int(get_meta(s, TERMS_UPTO) or 0)
 
 
 def links_after(s: Session, after: int, limit: int) -> Sequence[tuple[int, str, Any]]:
@@ -400,4 +388,4 @@ def links_after(s: Session, after: int, limit: int) -> Sequence[tuple[int, str, 
 
 
 def set_terms_upto(s: Session, link_id: int) -> None:
-    _set_meta(s, TERMS_UPTO, str(link_id))
+    set_meta(s, TERMS_UPTO, str(link_id))
