@@ -170,11 +170,9 @@ def create_app(service: Service) -> FastAPI:
 
     @app.post("/hooks/webcrm/{token}")
     async def webcrm_hook(token: str, request: Request) -> Response:
-        if not hmac.compare_digest(token.encode(), service.token.encode()):
-            service.metrics.hooks.labels("webcrm", "refused").inc()
-            return JSONResponse({"detail": "not found"}, status_code=404)
-        if service.scheduler.stopping:
-            return JSONResponse({"detail": "stopping; call again"}, status_code=503)
+        turned_away = _turn_away(service, "webcrm", token)
+        if turned_away is not None:
+            return turned_away
         body = await _body(request)
         try:
             parsed: Any = json.loads(body) if body else None
@@ -188,11 +186,9 @@ def create_app(service: Service) -> FastAPI:
 
     @app.post("/hooks/webshop/{token}")
     async def webshop_hook(token: str, request: Request) -> Response:
-        if not hmac.compare_digest(token.encode(), service.token.encode()):
-            service.metrics.hooks.labels("webshop", "refused").inc()
-            return JSONResponse({"detail": "not found"}, status_code=404)
-        if service.scheduler.stopping:
-            return JSONResponse({"detail": "stopping; call again"}, status_code=503)
+        turned_away = _turn_away(service, "webshop", token)
+        if turned_away is not None:
+            return turned_away
         verdict = service.verifier.check(await _body(request), request.headers)
         if not verdict.accepted:
             service.metrics.hooks.labels("webshop", "refused").inc()
@@ -204,6 +200,17 @@ def create_app(service: Service) -> FastAPI:
         return Response(status_code=202)
 
     return app
+
+
+def _turn_away(service: Service, source: str, token: str) -> Response | None:
+    """The answer for a hook call that must not be taken: an unknown token (404, as if
+    the address did not exist) or a service stopping (503: the caller tries again)."""
+    if not hmac.compare_digest(token.encode(), service.token.encode()):
+        service.metrics.hooks.labels(source, "refused").inc()
+        return JSONResponse({"detail": "not found"}, status_code=404)
+    if service.scheduler.stopping:
+        return JSONResponse({"detail": "stopping; call again"}, status_code=503)
+    return None
 
 
 async def _body(request: Request) -> bytes:

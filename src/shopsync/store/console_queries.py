@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, insert, literal, or_, select
 from sqlalchemy.orm import Session
 
+from shopsync.store import repo
 from shopsync.store.models import (
     ConsoleActivity,
     ConsoleDailyUpdates,
@@ -28,7 +29,6 @@ from shopsync.store.models import (
     PutAside,
     Run,
     Snapshot,
-    UpdateCount,
 )
 from shopsync.store.repo import get_meta, set_meta
 
@@ -77,19 +77,7 @@ def counts(s: Session, links: dict[tuple[str, str], int] | None = None) -> Count
     three read small tables: the inbox, put-aside records and the update counts)."""
     if links is None:
         links = link_counts(s)
-    inbox = {
-        (dt, sy, bool(w)): n
-        for dt, sy, w, n in s.execute(
-            select(
-                InboxRecord.datatype,
-                InboxRecord.system,
-                InboxRecord.waiting_reason.is_not(None),
-                func.count(),
-            ).group_by(
-                InboxRecord.datatype, InboxRecord.system, InboxRecord.waiting_reason.is_not(None)
-            )
-        )
-    }
+    inbox = repo.inbox_counts(s)
     aside = {
         (dt, sy): n
         for dt, sy, n in s.execute(
@@ -98,7 +86,7 @@ def counts(s: Session, links: dict[tuple[str, str], int] | None = None) -> Count
             )
         )
     }
-    updates = {(r.datatype, r.direction): r.count for r in s.scalars(select(UpdateCount))}
+    updates = repo.update_counts(s)
     return Counts(links, inbox, aside, updates)
 
 

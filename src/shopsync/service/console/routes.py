@@ -419,9 +419,7 @@ class Pages:
         try:
             msg = self.console.retry_one(Datatype(dt), system, form["record_id"])
         except Exception as exc:  # a system refused or is unreachable: say so
-            from shopsync.logs import scrub
-
-            msg = f"could not read the record again: {scrub(str(exc))[:200]}"
+            msg = _could_not("read the record again", exc)
         return self._back(request, form, msg)
 
     async def retry_all(self, request: Request) -> Response:
@@ -432,9 +430,7 @@ class Pages:
             n = self.console.retry_all()
             msg = f"{n} put-aside record(s) read again and queued for a run"
         except Exception as exc:
-            from shopsync.logs import scrub
-
-            msg = f"could not read the records again: {scrub(str(exc))[:200]}"
+            msg = _could_not("read the records again", exc)
         return self._back(request, form, msg)
 
     async def ignore(self, request: Request) -> Response:
@@ -593,3 +589,10 @@ def mount(app: FastAPI, console: Console) -> None:
     router.add_api_route("/logout", pages.logout, methods=["POST"])
     app.include_router(router)
     app.mount("/console-static", StaticFiles(directory=HERE / "static"), name="console-static")
+
+
+def _could_not(what: str, exc: Exception) -> str:
+    """A failure to show on the page: what failed and why, secrets masked."""
+    from shopsync.logs import scrub
+
+    return f"could not {what}: {scrub(str(exc))[:200]}"
