@@ -160,11 +160,6 @@ class Matcher:
         """Whether a key (``"vat:…"``) is strong or weak."""
         return STRENGTH[split_key(key)[0]]
 
-    def line_key(self, system: str, line: Mapping[str, Any]) -> tuple[str, str] | None:
-        """What pairs two existing lines of a linked order; None when nothing does."""
-        key = merge.line_match_key(self.config, System(system), line)
-        return None if key[0] == "none" else key
-
     def choose(
         self,
         datatype: Datatype,
