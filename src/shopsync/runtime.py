@@ -23,6 +23,7 @@ from shopsync.connectors.webcrm.client import WebcrmClient
 from shopsync.connectors.webshop.client import WebshopClient
 from shopsync.engine.mapping import mappings
 from shopsync.engine.report import RunReport
+from shopsync.engine.restage import Targets
 from shopsync.engine.sync import Engine
 from shopsync.store import db
 
@@ -127,8 +128,10 @@ class Installation:
         sweep: bool = False,
         dry_run: bool = False,
         on_progress: Callable[[Datatype, str, int], None] | None = None,
+        records: Targets | None = None,
     ) -> RunReport:
-        """One sync run (holding the installation's sync lock)."""
+        """One sync run (holding the installation's sync lock); ``records`` names records
+        to sync on demand (``Engine.run``)."""
         from shopsync.locking import exclusive, guarded
 
         lease = timedelta(seconds=self.config.state.lock_lease_seconds)
@@ -142,7 +145,7 @@ class Installation:
                 config, s, guarded(self.webcrm, held), guarded(self.webshop, held),
                 mappings=mappings(config), dry_run=dry_run, on_progress=on_progress,
             )  # fmt: skip
-            return engine.run(only, full=full, sweep=sweep)
+            return engine.run(only, full=full, sweep=sweep, records=records)
 
     def run_config(self, s: Session) -> Config:
         """The configuration a run gets: the file's, with the sharing switches changed

@@ -40,6 +40,7 @@ from shopsync.engine.streams import STREAMS
 from shopsync.logs import scrub
 
 if TYPE_CHECKING:
+    from shopsync.engine.restage import Targets
     from shopsync.runtime import Installation
 
 ConfigOpt = Annotated[
@@ -200,6 +201,20 @@ def _datatypes(only: list[Datatype] | None) -> list[Datatype] | None:
     return list(only) if only else None
 
 
+def _targets(texts: list[str]) -> dict[Datatype, dict[str, list[str]]] | None:
+    """``--record`` values grouped as ``Engine.run`` takes them."""
+    from shopsync.engine.restage import parse_target
+
+    found: dict[Datatype, dict[str, list[str]]] = {}
+    for given in texts:
+        try:
+            dt, system, rid = parse_target(given)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--record") from None
+        found.setdefault(dt, {}).setdefault(system, []).append(rid)
+    return found or None
+
+
 def register(app: typer.Typer, db_app: typer.Typer) -> None:
     @app.callback()
     def main(
@@ -259,13 +274,24 @@ def register(app: typer.Typer, db_app: typer.Typer) -> None:
                 "(otherwise every [deletes] sweep_interval_minutes).",
             ),
         ] = False,
+        record: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--record",
+                metavar="DATATYPE:SYSTEM:ID",
+                help="Sync this record now, read by its id (repeatable; e.g. "
+                "customers:webcrm:42, orders:webshop:o-7). Without --only, only the "
+                "named records are read.",
+            ),
+        ] = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Run one sync of both systems."""
 
+        records = _targets(record or [])
         with installation(config) as inst:
             report = run_with_progress(
-                inst, _datatypes(only), full=full, sweep=sweep, dry_run=dry_run
+                inst, _datatypes(only), full=full, sweep=sweep, dry_run=dry_run, records=records
             )
             if not dry_run:
                 from shopsync.service.console.state import keep_activity
@@ -590,6 +616,7 @@ def run_with_progress(
     full: bool = False,
     sweep: bool = False,
     dry_run: bool = False,
+    records: Targets | None = None,
 ) -> RunReport:
     """Run a sync with a Rich progress line per datatype and phase."""
     with Progress(
@@ -608,7 +635,9 @@ def run_with_progress(
                 tasks[key] = progress.add_task(f"{LABELS[dt]}: {phase}", total=None)
             progress.update(tasks[key], completed=n)
 
-        return inst.sync(only, full=full, sweep=sweep, dry_run=dry_run, on_progress=on_progress)
+        return inst.sync(
+            only, full=full, sweep=sweep, dry_run=dry_run, on_progress=on_progress, records=records
+        )
 
 
 def report_json(report: RunReport, *, plan: bool = False) -> dict[str, Any]:

@@ -30,6 +30,16 @@ def _link_state(world: World, datatype: str, *, webshop_id: str) -> str | None:
     return None if row is None else str(row[0])
 
 
+def _meta(world: World, key: str) -> str | None:
+    path = world.state_url.removeprefix("sqlite:///")
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    try:
+        row = con.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    finally:
+        con.close()
+    return None if row is None else str(row[0])
+
+
 def _shop_order(world: World, order_id: str) -> dict[str, Any]:
     order = world.shop.get("orders", order_id)
     assert order is not None
@@ -140,11 +150,14 @@ def test_products_orders_lines_and_customer_deletes_cross_through_hooks(world: W
         lambda: world.crm.get("QuotationLine", second) is None,
         "the line removed from the shop order deleted in webCRM",
     )
+    swept = _meta(world, "sweep:order_lines")
     world.crm.delete("QuotationLine", first)  # a Delete hook: no change feed reports it
     wait_for(
         lambda: _skus(world, order_id) == ["SKU-L3"],
         "the webCRM-deleted line removed from the shop order",
     )
+    # The hook named the line: it was read by id and found gone, with no sweep.
+    assert swept is not None and _meta(world, "sweep:order_lines") == swept
     remaining = world.crm.quotation_lines_of(opp_id)
     assert [int(r["QuotationLineId"]) for r in remaining] == [third]
 

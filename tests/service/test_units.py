@@ -19,7 +19,7 @@ from shopsync.engine.report import RunReport
 from shopsync.service import hooks_webcrm, hooks_webshop
 from shopsync.service.budget import Budget, kind_of
 from shopsync.service.metrics import Metrics
-from shopsync.service.scheduler import DEBOUNCE, Scheduler, Work
+from shopsync.service.scheduler import DEBOUNCE, Key, Scheduler, Work
 
 # --------------------------------------------------------------------------- config
 
@@ -97,7 +97,13 @@ def test_registration_creates_once_then_keeps_repairs_and_removes_duplicates() -
 
 def test_a_hook_body_is_only_a_hint() -> None:
     hint = hooks_webcrm.hint_from({"EntityType": "Product", "EventType": "Delete", "Id": 5})
-    assert (hint.datatypes, hint.sweep) == ((Datatype.products,), True)
+    assert (hint.datatypes, hint.record_id, hint.sweep) == ((Datatype.products,), "5", False)
+    line = hooks_webcrm.hint_from({"EntityType": "QuotationLine", "QuotationLineId": 7, "Id": 1})
+    assert (line.datatypes, line.record_id) == ((Datatype.order_lines,), "7")
+    # An id that is no webCRM id is not used: the datatype is read, a delete by a sweep.
+    for bad in ("5; DROP", -3, 0, True, "", 1.5, [5]):
+        hint = hooks_webcrm.hint_from({"EntityType": "Product", "EventType": "Delete", "Id": bad})
+        assert (hint.record_id, hint.sweep) == (None, True), bad
     assert (
         hooks_webcrm.hint_from({"EntityType": "Organisation", "EventType": "Delete"}).sweep is False
     )
@@ -118,7 +124,7 @@ def test_verifier_accepts_once_and_refuses_unsigned_stale_and_replayed() -> None
     verifier = hooks_webshop.Verifier("s" * 32, now=lambda: now)
     body, headers = _signed("s" * 32, now - timedelta(minutes=3))
     ok = verifier.check(body, headers)
-    assert ok.accepted and ok.datatypes == (Datatype.orders,)
+    assert ok.accepted and ok.datatypes == (Datatype.orders,) and ok.record_id == "ord_1"
     assert verifier.check(body, headers).reason.endswith("(a replay)")
     assert not verifier.check(body, {}).accepted
     assert not verifier.check(body, {**headers, SIGNATURE_HEADER: sign("t" * 32, body)}).accepted
@@ -127,6 +133,12 @@ def test_verifier_accepts_once_and_refuses_unsigned_stale_and_replayed() -> None
     future, future_headers = _signed("s" * 32, now + timedelta(minutes=11))
     assert not verifier.check(future, future_headers).accepted
     assert not hooks_webshop.Verifier(None).check(body, headers).accepted
+    # A genuine call whose id is no usable record id is still a hint, for the datatype.
+    odd = json.dumps({"event": "customer.deleted", "id": "a/b", "occurred_at": now.isoformat()})
+    odd_headers = {SIGNATURE_HEADER: sign("s" * 32, odd.encode()), DELIVERY_HEADER: "dlv_2"}
+    verdict = verifier.check(odd.encode(), odd_headers)
+    assert verdict.accepted and verdict.datatypes == (Datatype.customers,)
+    assert verdict.record_id is None
 
 
 # --------------------------------------------------------------------------- budget
@@ -185,10 +197,14 @@ class FakeInstallation:
         self.webcrm = FakeClient()
         self.webshop = FakeClient()
         self.runs: list[tuple[list[Datatype] | None, bool]] = []
+        self.records: list[Any] = []
         self.answer: list[RunReport] = []
 
-    def sync(self, only: list[Datatype] | None, *, sweep: bool, on_progress: Any) -> RunReport:
+    def sync(
+        self, only: list[Datatype] | None, *, sweep: bool, on_progress: Any, records: Any = None
+    ) -> RunReport:
         self.runs.append((None if only is None else list(only), sweep))
+        self.records.append(records)
         return self.answer.pop(0) if self.answer else RunReport()
 
     @contextmanager
@@ -241,10 +257,12 @@ def test_hints_are_debounced_coalesced_and_run_in_dependency_order(monkeypatch: 
     sched.hint([Datatype.orders], source="webcrm", sweep=False)
     assert not _step(sched)  # nothing due yet: the first hint waits DEBOUNCE
     clock.now += DEBOUNCE / 2
-    assert _step(sched)  # orders are due; customers are not yet
-    clock.now += DEBOUNCE
+    # Orders are due; customers are not yet, but an order depends on its customer: the
+    # customers' hook work goes along, and the engine works through them first.
     assert _step(sched)
-    assert inst.runs == [([Datatype.orders], False), ([Datatype.customers], False)]
+    clock.now += DEBOUNCE
+    assert not _step(sched)
+    assert inst.runs == [([Datatype.customers, Datatype.orders], False)]
     # A steady stream of hints cannot postpone the work: its due time is the first one's.
     hinted = clock.now
     sched.hint([Datatype.products], source="webcrm", sweep=True)
@@ -262,7 +280,7 @@ def test_hook_work_goes_before_polls_and_polls_wait_for_the_reserve(monkeypatch:
 
     monkeypatch.setattr(mod.repo, "inbox_counts", lambda s: {})
     sched, inst, clock = _scheduler()
-    sched._add(list(Datatype), Work("poll", clock.now))
+    sched._add([Key(dt) for dt in Datatype], Work("poll", clock.now))
     sched.hint([Datatype.customers], source="webcrm")
     clock.now += DEBOUNCE
     assert _step(sched)

@@ -43,6 +43,7 @@ from shopsync.engine.planner import Planner
 from shopsync.engine.ports import WebcrmPort, WebshopPort
 from shopsync.engine.recorder import DryRecorder, Recorder
 from shopsync.engine.report import RunReport
+from shopsync.engine.restage import Targets, stage_targets
 from shopsync.engine.staging import SWEEP_META, Stager
 from shopsync.engine.streams import format_time, parse_time
 from shopsync.engine.writers.webcrm import DryWebcrmWriter, WebcrmWriter
@@ -90,15 +91,30 @@ class Engine:
         )
 
     def run(
-        self, only: Sequence[Datatype] | None = None, *, full: bool = False, sweep: bool = False
+        self,
+        only: Sequence[Datatype] | None = None,
+        *,
+        full: bool = False,
+        sweep: bool = False,
+        records: Targets | None = None,
     ) -> RunReport:
         """One sync run over ``only`` (default all) datatypes; ``sweep`` (or ``full``)
-        reads every webCRM product and quotation line now to see deletes."""
+        reads every webCRM product and quotation line now to see deletes.
+
+        ``records`` names records to sync on demand (datatype → system → ids): each is
+        read by id (:mod:`restage`), and its datatype's changes since the cursor are not
+        read, unless that datatype is also in ``only``. With ``records`` and no
+        ``only``, the run is about those records alone.
+        """
         ctx = self.ctx
         ctx.force_sweep, ctx.full = sweep or full, full
         started = time.monotonic()
         crm0, shop0 = ctx.webcrm.requests_made, ctx.webshop.requests_made
-        wanted = set(only or Datatype)
+        targets = records or {}
+        read: set[Datatype] = set(Datatype) if only is None and not targets else set(only or ())
+        if Datatype.orders in read:
+            read.add(Datatype.order_lines)
+        wanted = read | set(targets)
         if Datatype.orders in wanted:
             wanted.add(Datatype.order_lines)
         ctx.onboarded_at = self._onboarding()
@@ -106,7 +122,7 @@ class Engine:
         run_id = repo.start_run(ctx.session, mode).id
         ctx.commit()
         try:
-            self._run(wanted)
+            self._run(wanted, read, targets)
         except BaseException as exc:
             ctx.session.rollback()
             self._finish(run_id, "failed", started, crm0, shop0, error=repr(exc)[:2000])
@@ -114,10 +130,12 @@ class Engine:
         self._finish(run_id, "dry-run" if ctx.dry_run else "ok", started, crm0, shop0)
         return self.report
 
-    def _run(self, wanted: set[Datatype]) -> None:
+    def _run(self, wanted: set[Datatype], read: set[Datatype], targets: Targets) -> None:
         for dt in (*RUN_ORDER, Datatype.order_lines):
-            if dt in wanted:
+            if dt in read:
                 self.stager.stage(dt)
+            for system, ids in targets.get(dt, {}).items():
+                stage_targets(self.ctx, self.stager, dt, system, ids)
         for dt in RUN_ORDER:
             if dt in wanted:
                 self.creates.resolve(dt)

@@ -179,9 +179,18 @@ def create_app(service: Service) -> FastAPI:
         except (ValueError, UnicodeDecodeError):
             parsed = None
         hint = hooks_webcrm.hint_from(parsed)
-        service.scheduler.hint(hint.datatypes, source="webcrm", sweep=hint.sweep)
+        service.scheduler.hint(
+            hint.datatypes,
+            source="webcrm",
+            sweep=hint.sweep,
+            record=None if hint.record_id is None else ("webcrm", hint.record_id),
+            deleted=hint.event == "Delete",
+        )
         service.metrics.hooks.labels("webcrm", "accepted").inc()
-        log.debug("serve.hook", source="webcrm", entity=hint.entity, hook_event=hint.event)
+        log.debug(
+            "serve.hook", source="webcrm", entity=hint.entity, hook_event=hint.event,
+            record_id=hint.record_id,
+        )  # fmt: skip
         return Response(status_code=202)
 
     @app.post("/hooks/webshop/{token}")
@@ -194,9 +203,16 @@ def create_app(service: Service) -> FastAPI:
             service.metrics.hooks.labels("webshop", "refused").inc()
             log.warning("serve.webhook_refused", reason=verdict.reason)
             return JSONResponse({"detail": verdict.reason}, status_code=401)
-        service.scheduler.hint(verdict.datatypes, source="webshop")
+        service.scheduler.hint(
+            verdict.datatypes,
+            source="webshop",
+            record=None if verdict.record_id is None else ("webshop", verdict.record_id),
+            deleted=(verdict.event or "").endswith(".deleted"),
+        )
         service.metrics.hooks.labels("webshop", "accepted").inc()
-        log.debug("serve.hook", source="webshop", hook_event=verdict.event)
+        log.debug(
+            "serve.hook", source="webshop", hook_event=verdict.event, record_id=verdict.record_id
+        )
         return Response(status_code=202)
 
     return app

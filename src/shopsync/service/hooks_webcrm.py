@@ -3,8 +3,9 @@
 webCRM signs nothing, so the unguessable token in the address is what sets a genuine
 call apart from anyone else's. Even a genuine call is only a *hint*: its body is never
 used as data (webCRM does not publish it; it may be stale, reordered or retried). It
-names at most which entity changed and how; the service then reads that datatype
-through the API like any run.
+names at most which record of which entity changed and how; the service then reads
+that record by its id through the API (a record that is gone is a delete), or, when
+the body names no usable id, that datatype's changes since its cursor.
 
 Registration is idempotent: of the hooks that point at this service (our address, or
 any address ending in our token, e.g. after ``public_url`` changed), one per entity and
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from shopsync.config.model import Datatype
+from shopsync.engine.restage import record_id
 
 PATH = "/hooks/webcrm/"
 ENTITIES: dict[str, Datatype] = {
@@ -120,14 +122,25 @@ class Hint:
     sweep: bool = False
     entity: str | None = None
     event: str | None = None
+    record_id: str | None = None
+    """The webCRM id the body names, checked as one (None: read the datatype)."""
 
 
 def hint_from(body: Any) -> Hint:
-    """Which datatype a hook call is about. A body that names no known entity is still a
-    hint that *something* changed: every datatype is read (cheap when nothing did)."""
+    """Which record of which datatype a hook call is about. A body that names no known
+    entity is still a hint that *something* changed: every datatype is read (cheap when
+    nothing did). A ``Delete`` that names no usable id asks for a sweep of the entities
+    whose deletes no change feed reports."""
     entity = body.get("EntityType") if isinstance(body, dict) else None
     event = body.get("EventType") if isinstance(body, dict) else None
     if not isinstance(entity, str) or entity not in ENTITIES:
         return Hint(tuple(Datatype))
-    sweep = event == "Delete" and entity in SWEPT
-    return Hint((ENTITIES[entity],), sweep, entity, event if isinstance(event, str) else None)
+    event = event if isinstance(event, str) else None
+    dt = ENTITIES[entity]
+    raw = body.get(f"{entity}Id", body.get("Id"))
+    try:
+        rid = None if raw is None else record_id(dt, "webcrm", raw)
+    except ValueError:
+        rid = None
+    sweep = event == "Delete" and entity in SWEPT and rid is None
+    return Hint((dt,), sweep, entity, event, rid)

@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 from shopsync.config.model import Datatype
 from shopsync.contract.signature import DELIVERY_HEADER, SIGNATURE_HEADER, verify
+from shopsync.engine.restage import record_id
 
 PATH = "/hooks/webshop/"
 EVENTS = tuple(
@@ -141,6 +142,8 @@ class Verdict:
     reason: str
     datatypes: tuple[Datatype, ...] = ()
     event: str | None = None
+    record_id: str | None = None
+    """The shop record the event names, checked as an id (None: read the datatype)."""
 
 
 class Verifier:
@@ -191,5 +194,10 @@ class Verifier:
             if key in self._seen:
                 return Verdict(False, "this delivery was accepted before (a replay)")
             self._seen[key] = now
-        datatypes = (KINDS[kind],) if kind in KINDS else tuple(Datatype)
-        return Verdict(True, "ok", datatypes, str(event["event"]))
+        if kind not in KINDS:
+            return Verdict(True, "ok", tuple(Datatype), str(event["event"]))
+        try:
+            rid: str | None = record_id(KINDS[kind], "webshop", event.get("id"))
+        except ValueError:
+            rid = None
+        return Verdict(True, "ok", (KINDS[kind],), str(event["event"]), rid)

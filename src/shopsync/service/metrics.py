@@ -68,7 +68,9 @@ class Metrics:
             registry=r,
         )  # fmt: skip
         self.pending = Gauge(
-            "shopsync_pending_work", "Datatypes queued for a run, by datatype.", ["datatype"],
+            "shopsync_pending_work",
+            "Queued work items (single records and whole-datatype reads), by datatype.",
+            ["datatype"],
             registry=r,
         )  # fmt: skip
         self.budget = Counter(

@@ -1,28 +1,21 @@
-"""One queue of work per datatype, fed by hooks and polls; one run at a time.
+"""The service's one worker: it takes due work off the queue and runs it, one run at a time.
 
-Why this shape:
+What is queued, and how it is debounced, coalesced and ordered, is :mod:`.queue`'s
+business. Here:
 
-* **The engine's unit is a datatype.** It reads changes since a cursor, so "sync
-  customer 42" costs the same as "sync customers" (about one webCRM request when only a
-  few records changed). Hooks therefore queue their *datatype*; the record ids they name
-  are not needed, and many hooks for one datatype coalesce into one run.
-* **Debounced, never starved.** A datatype's work is due :data:`DEBOUNCE` after its
-  *first* hint; later hints join it without pushing it back, so a burst of edits is one
-  run and a steady stream cannot postpone work forever.
-* **Dependency order.** One run takes every due datatype and the engine works through
-  them in rule 6's order (customers, products, orders, lines). A record that had to wait
-  for a reference (an order whose customer was not linked yet) is retried right after a
-  run that wrote its upstream datatype, not at the next poll.
 * **Hooks first.** Hook-driven work (and the start-up run) starts whenever it is due;
   a poll starts only when the budget keeps a reserve free (:mod:`.budget`), and a due
   poll never goes before due hook work.
+* **Follow-ups.** A record that had to wait for a reference (an order whose customer
+  was not linked yet) is retried right after a run that wrote its upstream datatype,
+  not at the next poll.
 * **Never overlapping.** Runs happen on this one thread, and each run also holds the
   state database's lease lock (``Installation.sync``), so a ``shopsync sync`` started by
   hand meanwhile is refused, or makes this service wait and retry.
 * **Stopping.** :meth:`Scheduler.shutdown` lets the run in flight finish within a grace
   period; past it, the run is interrupted at its next progress point. Either way nothing
   is lost: an interrupted run is redone by the next one (docs/sync-engine.md,
-  "Exactly once").
+  "Exactly once"), and its queued work is queued again.
 """
 
 from __future__ import annotations
@@ -30,7 +23,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -42,36 +35,16 @@ from shopsync.logs import scrub
 from shopsync.runtime import Installation
 from shopsync.service.budget import Budget
 from shopsync.service.metrics import Metrics
+from shopsync.service.queue import DEBOUNCE, RANK, Job, Key, Work, WorkQueue
 from shopsync.store import repo
 
 log = structlog.get_logger("shopsync.serve")
 
-DEBOUNCE = 0.25
-"""Seconds from a datatype's first hint to its run: a burst of edits becomes one run."""
-RANK = {"hook": 0, "start": 1, "follow": 2, "poll": 3}
-"""When work of several kinds is queued for one datatype, the first kind here names it."""
+__all__ = ["DEBOUNCE", "RANK", "Key", "Scheduler", "Work"]
 
 
 class Stopping(Exception):
     """Raised at a run's progress point when the service must stop now."""
-
-
-@dataclass
-class Work:
-    kind: str
-    """``hook``, ``start``, ``follow`` (a waiting record's upstream was written) or ``poll``."""
-    due: float
-    sweep: bool = False
-    hinted: dict[str, float] = field(default_factory=dict)
-    """Per source (``webcrm``, ``webshop``): when its first hook for this work arrived."""
-
-    def merge(self, other: Work) -> None:
-        if RANK[other.kind] < RANK[self.kind]:
-            self.kind = other.kind
-        self.due = min(self.due, other.due)
-        self.sweep = self.sweep or other.sweep
-        for source, at in other.hinted.items():
-            self.hinted[source] = min(at, self.hinted.get(source, at))
 
 
 @dataclass
@@ -102,7 +75,7 @@ class Scheduler:
         self._setup = setup
         self._clock = clock
         self._cond = threading.Condition()
-        self._pending: dict[Datatype, Work] = {}
+        self._queue = WorkQueue()
         self._stopping = threading.Event()
         self._abort = threading.Event()
         self._thread = threading.Thread(target=self._main, name="shopsync-scheduler", daemon=True)
@@ -112,25 +85,38 @@ class Scheduler:
         self._counts = {"webcrm": (0, 0), "webshop": (0, 0)}
 
     # ------------------------------------------------------------------ feeding
-    def hint(self, datatypes: Iterable[Datatype], *, source: str, sweep: bool = False) -> None:
-        """A hook said these datatypes changed (thread-safe; returns at once)."""
+    def hint(
+        self,
+        datatypes: Iterable[Datatype],
+        *,
+        source: str,
+        sweep: bool = False,
+        record: tuple[str, str] | None = None,
+        deleted: bool = False,
+    ) -> None:
+        """A hook said these datatypes changed, or (``record``: system and id) this one
+        record of them (thread-safe; returns at once)."""
         now = self._clock()
-        self._add(datatypes, Work("hook", now + DEBOUNCE, sweep, {source: now}))
+        work = Work("hook", now + DEBOUNCE, sweep, deleted, {source: now})
+        if record is None:
+            self._add([Key(dt) for dt in datatypes], work)
+        else:
+            self._add([Key(dt, *record) for dt in datatypes], work)
 
-    def _add(self, datatypes: Iterable[Datatype], work: Work) -> None:
+    def _add(self, keys: Iterable[Key], work: Work) -> None:
         with self._cond:
-            for dt in datatypes:
-                item = Work(work.kind, work.due, work.sweep, dict(work.hinted))
-                if dt in self._pending:
-                    self._pending[dt].merge(item)
-                else:
-                    self._pending[dt] = item
-                self.metrics.pending.labels(dt.value).set(1)
+            self._queue.add(keys, work)
+            self._count_pending()
             self._cond.notify_all()
 
+    def _count_pending(self) -> None:
+        for dt, n in self._queue.counts().items():
+            self.metrics.pending.labels(dt.value).set(n)
+
     def pending(self) -> dict[Datatype, Work]:
+        """Per datatype, its queued work (records and whole) merged."""
         with self._cond:
-            return dict(self._pending)
+            return self._queue.by_datatype()
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -171,7 +157,7 @@ class Scheduler:
     def _loop(self) -> None:
         setup_due: float | None = self._clock()
         setup_failures = 0
-        self._add(list(Datatype), Work("start", self._clock()))
+        self._add([Key(dt) for dt in Datatype], Work("start", self._clock()))
         next_poll = self._clock() + self.serve.poll_seconds
         while not self._stopping.is_set():
             now = self._clock()
@@ -183,14 +169,14 @@ class Scheduler:
                     setup_due = now + min(2.0**setup_failures, self.serve.poll_seconds)
                 continue
             if now >= next_poll:
-                self._add(list(Datatype), Work("poll", now))
+                self._add([Key(dt) for dt in Datatype], Work("poll", now))
                 next_poll = now + self.serve.poll_seconds
-            chosen = self._take_due(now)
-            if chosen:
-                self._execute(chosen)
+            job = self._take_due(now)
+            if job is not None:
+                self._execute(job)
                 continue
             with self._cond:
-                wake = [next_poll] + [w.due for w in self._pending.values()]
+                wake = [next_poll, *self._queue.dues()]
                 if setup_due is not None:
                     wake.append(setup_due)
                 timeout = min(max(min(wake) - self._clock(), 0.01), 1.0)
@@ -214,30 +200,16 @@ class Scheduler:
         finally:
             self._account("start")
 
-    def _take_due(self, now: float) -> dict[Datatype, Work]:
+    def _take_due(self, now: float) -> Job | None:
         with self._cond:
-            due = {dt: w for dt, w in self._pending.items() if w.due <= now}
-            urgent = {dt: w for dt, w in due.items() if w.kind != "poll"}
-            if urgent:
-                chosen = urgent
-            elif due and self.budget.poll_may_start():
-                chosen = due
-            else:
-                for w in due.values():  # a poll waits for the budget's reserve
-                    w.due = now + 1.0
-                return {}
-            for dt in chosen:
-                del self._pending[dt]
-                self.metrics.pending.labels(dt.value).set(0)
-            return chosen
+            job = self._queue.take_due(now, self.budget.poll_may_start())
+            self._count_pending()
+            return job
 
-    def _execute(self, chosen: dict[Datatype, Work]) -> None:
+    def _execute(self, job: Job) -> None:
         from shopsync.locking import Busy
 
-        kinds = {w.kind for w in chosen.values()}
-        trigger = min(kinds, key=RANK.__getitem__)
-        only = None if len(chosen) == len(Datatype) else [dt for dt in Datatype if dt in chosen]
-        sweep = any(w.sweep for w in chosen.values())
+        trigger = job.trigger
         self.metrics.running.set(1)
         started = time.monotonic()
         outcome = "ok"
@@ -245,19 +217,22 @@ class Scheduler:
         log.info(
             "serve.run_started",
             trigger=trigger,
-            datatypes=[dt.value for dt in (only or list(Datatype))],
-            sweep=sweep,
+            datatypes=[dt.value for dt in (list(Datatype) if job.only is None else job.only)],
+            records=sum(len(ids) for sides in job.records.values() for ids in sides.values()),
+            sweep=job.sweep,
         )
         try:
-            report = self.inst.sync(only, sweep=sweep, on_progress=self._progress)
+            report = self.inst.sync(
+                job.only, sweep=job.sweep, on_progress=self._progress, records=job.records or None
+            )
         except Stopping:
             outcome = "interrupted"
             log.warning("serve.run_interrupted", detail="redone by the next run")
-            self._requeue(chosen, 0.0)
+            self._requeue(job, 0.0)
         except Busy as exc:
             outcome = "busy"
             log.info("serve.lock_busy", detail=scrub(str(exc)))
-            self._requeue(chosen, 2.0)
+            self._requeue(job, 2.0)
         except Exception as exc:
             outcome = "failed"
             self._failures += 1
@@ -266,7 +241,7 @@ class Scheduler:
             log.warning(
                 "serve.run_failed", error=scrub(str(exc)) or type(exc).__name__, retry_in=delay
             )
-            self._requeue(chosen, delay)
+            self._requeue(job, delay)
         finally:
             self.metrics.running.set(0)
             self._account("targeted" if trigger in ("hook", "follow") else trigger)
@@ -280,11 +255,11 @@ class Scheduler:
         self.metrics.observe_report(report)
         self.metrics.last_success.set(time.time())
         finished = self._clock()
-        for work in chosen.values():
+        for work in job.work.values():
             for source, at in work.hinted.items():
                 self.metrics.latency.labels(source).observe(max(finished - at, 0.0))
         self._gauges()
-        self._follow_up(report, chosen)
+        self._follow_up(report, job.datatypes)
         log.info(
             "serve.run_finished",
             trigger=trigger,
@@ -294,7 +269,7 @@ class Scheduler:
             webshop_requests=report.webshop_requests,
         )
 
-    def _follow_up(self, report: RunReport, chosen: dict[Datatype, Work]) -> None:
+    def _follow_up(self, report: RunReport, chosen: list[Datatype]) -> None:
         """Records waiting for a reference are retried as soon as their upstream moved."""
         wrote = any(
             report.stats[dt].writes
@@ -312,13 +287,13 @@ class Scheduler:
             if dt not in chosen and report.stats[dt].waiting
         ]
         if downstream:
-            self._add(downstream, Work("follow", self._clock()))
+            self._add([Key(dt) for dt in downstream], Work("follow", self._clock()))
 
-    def _requeue(self, chosen: dict[Datatype, Work], delay: float) -> None:
-        due = self._clock() + delay
-        for dt, work in chosen.items():
-            work.due = due
-            self._add([dt], work)
+    def _requeue(self, job: Job, delay: float) -> None:
+        with self._cond:
+            self._queue.requeue(job, self._clock() + delay)
+            self._count_pending()
+            self._cond.notify_all()
 
     def _progress(self, _dt: Datatype, _what: str, _n: int) -> None:
         if self._abort.is_set():

@@ -27,6 +27,7 @@ from shopsync.config import switches
 from shopsync.config.model import Config, Datatype
 from shopsync.engine.labels import snapshot_label
 from shopsync.engine.report import PlanLine, RunReport
+from shopsync.engine.restage import Targets
 from shopsync.logs import scrub
 from shopsync.store import console_queries as cq
 from shopsync.store import repo
@@ -95,13 +96,15 @@ class Console:
             sweep: bool = False,
             dry_run: bool = False,
             on_progress: Callable[[Datatype, str, int], None] | None = None,
+            records: Targets | None = None,
         ) -> RunReport:
             self.inst.config = self.effective_config()
             report = original(
-                only, full=full, sweep=sweep, dry_run=dry_run, on_progress=on_progress
-            )
+                only, full=full, sweep=sweep, dry_run=dry_run, on_progress=on_progress,
+                records=records,
+            )  # fmt: skip
             if not dry_run:
-                self.after_run(report, only)
+                self.after_run(report, only, records)
             return report
 
         self.inst.sync = sync  # type: ignore[method-assign]
@@ -111,11 +114,15 @@ class Console:
             stored = cq.switches(s)
         return switches.effective(self.file_config, stored)
 
-    def after_run(self, report: RunReport, only: Sequence[Datatype] | None) -> None:
+    def after_run(
+        self, report: RunReport, only: Sequence[Datatype] | None, records: Targets | None = None
+    ) -> None:
         """Store the run's actions, its update counts and fresh search terms. A failure
         here is logged and never fails the run (which has committed already)."""
         ended = time.time()
-        covered = set(only or Datatype)
+        covered = (
+            set(Datatype) if only is None and not records else {*(only or ()), *(records or {})}
+        )
         if Datatype.orders in covered:
             covered.add(Datatype.order_lines)
         for dt in covered:
