@@ -1,12 +1,18 @@
-"""Benchmark: how fast `shopsync serve` carries one edit across, each way, with hooks.
+"""Benchmark: how fast `shopsync serve` carries one edit across, each way.
 
 Starts the webCRM emulator, the reference webshop and `shopsync serve` (with
 `public_url`, so both systems call back; polling set to an hour, so only hooks count),
 links ``--records`` organisations with shop customers, then makes ``--edits`` edits in
-webCRM, one after the other, each timed from the write until the shop answers the new
-value; then the same number in the shop, timed until webCRM answers it. Edits rotate
-over the records. ``--interval`` spaces them (0: the next edit right after the last
-one arrived).
+webCRM, each timed from the write until the shop answers the new value; then the same
+number in the shop, timed until webCRM answers it. Edits rotate over the records.
+
+* ``--burst K`` makes the edits K at a time (K records edited at once: one webCRM
+  ``PATCH`` of K organisations, or K shop updates back to back), each edit timed from
+  the start of its burst until its own value arrived; the next burst starts when the
+  last one has arrived. Default 1: one at a time.
+* ``--interval`` spaces the edits or bursts (0: the next right after the last arrived).
+* ``--poll-only S`` runs the service without ``public_url`` (no hooks) and polling
+  every S seconds: the latency is then the poll interval's, about S/2 on average.
 
 The service's client paces itself at ``--rate-limit`` requests per 60 s, as against the
 live webCRM; the emulator itself does not limit (the benchmark's own reads would
@@ -75,13 +81,54 @@ def line(name: str, values: list[float]) -> str:
     )
 
 
+def timed(
+    pairs: list[tuple[int, str]],
+    args: argparse.Namespace,
+    prefix: str,
+    edit: Callable[[list[tuple[int, str, str]]], list[Callable[[], bool]]],
+) -> list[float]:
+    """Make ``args.edits`` edits ``args.burst`` at a time; each one's seconds from its
+    write until ``edit``'s check for it holds."""
+    took: list[float] = []
+    for first in range(0, args.edits, args.burst):
+        count = min(args.burst, args.edits - first)
+        batch = [
+            (*pairs[(first + i) % len(pairs)], f"{prefix}{first + i:07d}") for i in range(count)
+        ]
+        started = time.monotonic()
+        checks = edit(batch)
+        waiting = dict(enumerate(checks))
+        deadline = started + 120.0
+        while waiting:
+            for i, check in list(waiting.items()):
+                try:
+                    arrived = check()
+                except httpx.HTTPError:
+                    arrived = False
+                if arrived:
+                    took.append(time.monotonic() - started)
+                    del waiting[i]
+            if time.monotonic() > deadline:
+                raise SystemExit(f"not within 120 s: edits {first}..{first + count - 1}")
+            time.sleep(0.01)
+        time.sleep(args.interval)
+    return took
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--edits", type=int, default=200, help="edits each way")
     parser.add_argument("--records", type=int, default=20, help="linked records edited")
     parser.add_argument("--rate-limit", type=int, default=250, help="service's webCRM budget")
     parser.add_argument("--interval", type=float, default=0.0, help="seconds between edits")
+    parser.add_argument("--burst", type=int, default=1, help="edits made at once")
+    parser.add_argument(
+        "--poll-only", type=float, default=None, metavar="S",
+        help="no hooks: the service polls every S seconds",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.burst < 1 or args.burst > args.records:
+        parser.error("--burst must be between 1 and --records")
 
     work = Path(tempfile.mkdtemp(prefix="shopsync-latency-"))
     crm_server = start_webcrm_emulator(
@@ -96,8 +143,12 @@ def main() -> None:
         f'[webcrm]\nbase_url = "{crm_server.url}"\nauth_code = "{AUTH}"\n'
         f"rate_limit = {args.rate_limit}\n"
         f'[webshop]\nbase_url = "{shop_server.url}"\ntoken = "{TOKEN}"\n'
-        f'[serve]\nlisten = "127.0.0.1:{port}"\npublic_url = "http://127.0.0.1:{port}"\n'
-        "poll_seconds = 3600\n",
+        f'[serve]\nlisten = "127.0.0.1:{port}"\n'
+        + (
+            f"poll_seconds = {args.poll_only}\n"
+            if args.poll_only
+            else f'public_url = "http://127.0.0.1:{port}"\npoll_seconds = 3600\n'
+        ),
         encoding="utf-8",
     )
     crm = WebcrmClient(crm_server.url, AUTH, rate_limit=100_000)
@@ -140,33 +191,29 @@ def main() -> None:
         pairs = [(oid, by_name[f"Latency {i} ApS"]) for i, oid in enumerate(ids)]
         time.sleep(1.0)  # let the start-up's echoes settle before timing
         began = time.monotonic()
-        to_shop: list[float] = []
-        for n in range(args.edits):
-            oid, cid = pairs[n % len(pairs)]
-            value = f"+45 1{n:07d}"
-            started = time.monotonic()
-            crm.upsert("Organisation", [{"OrganisationId": oid, "OrganisationTelephone": value}])
-            wait_for(lambda cid=cid, value=value: shop.get("customers", cid)["phone"] == value,  # type: ignore[misc, index]
-                     f"edit {n} in the shop")  # fmt: skip
-            to_shop.append(time.monotonic() - started)
-            time.sleep(args.interval)
-        to_crm: list[float] = []
-        for n in range(args.edits):
-            oid, cid = pairs[n % len(pairs)]
-            value = f"+49 2{n:07d}"
-            started = time.monotonic()
-            shop.update("customers", cid, {"phone": value})
-            wait_for(
-                lambda oid=oid, value=value: (
-                    (crm.get("Organisation", oid) or {}).get(  # type: ignore[misc]
-                        "OrganisationTelephone"
-                    )
-                    == value
-                ),
-                f"edit {n} in webCRM",
+
+        def crm_edits(batch: list[tuple[int, str, str]]) -> list[Callable[[], bool]]:
+            crm.upsert(
+                "Organisation",
+                [{"OrganisationId": oid, "OrganisationTelephone": v} for oid, _, v in batch],
             )
-            to_crm.append(time.monotonic() - started)
-            time.sleep(args.interval)
+            return [
+                lambda cid=cid, v=v: shop.get("customers", cid)["phone"] == v  # type: ignore[misc, index]
+                for _, cid, v in batch
+            ]
+
+        def shop_edits(batch: list[tuple[int, str, str]]) -> list[Callable[[], bool]]:
+            for _, cid, v in batch:
+                shop.update("customers", cid, {"phone": v})
+            return [
+                lambda oid=oid, v=v: (
+                    (crm.get("Organisation", oid) or {}).get("OrganisationTelephone") == v  # type: ignore[misc]
+                )
+                for oid, _, v in batch
+            ]
+
+        to_shop = timed(pairs, args, "+45 1", crm_edits)
+        to_crm = timed(pairs, args, "+49 2", shop_edits)
         elapsed = time.monotonic() - began
         m = metrics(url)
     finally:
@@ -178,8 +225,10 @@ def main() -> None:
         crm_server.stop()
         shop_server.stop()
 
-    print(f"shopsync serve latency, {args.edits} edits each way over {args.records} records, "
-          f"webCRM budget {args.rate_limit}/60 s, interval {args.interval} s")  # fmt: skip
+    mode = f"polling only, every {args.poll_only} s" if args.poll_only else "hooks"
+    print(f"shopsync serve latency ({mode}), {args.edits} edits each way over {args.records} "
+          f"records, {args.burst} at a time, webCRM budget {args.rate_limit}/60 s, "
+          f"interval {args.interval} s")  # fmt: skip
     print(line("webCRM → shop", to_shop))
     print(line("shop → webCRM", to_crm))
     budget = {
