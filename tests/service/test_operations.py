@@ -62,6 +62,40 @@ def test_readyz_is_red_with_a_refused_webcrm_token_and_says_re_authorise(world: 
     assert service.terminate() < 10
 
 
+def test_readyz_turns_red_when_the_token_is_revoked_and_green_when_it_is_fixed(
+    world: World,
+) -> None:
+    """The application token is revoked in webCRM (every issued token with it) while the
+    service runs: its next poll is refused and /readyz says re-authorise; once webCRM
+    accepts the token again, the next retry succeeds and /readyz is green, unrestarted."""
+    service = world.serve_started(public=False, poll_seconds=1)
+    control = world.crm_server.url + "/_emulator/auth-code"
+
+    def ready(status: int) -> dict[str, object] | None:
+        r = service.client.get("/readyz")
+        return r.json() if r.status_code == status else None
+
+    wait_for(lambda: ready(200), "/readyz green at first")
+    httpx.put(control, json={"auth_code": "another-token-issued-instead"}, timeout=10)
+    try:
+        body = wait_for(lambda: ready(503), "/readyz red once the token is refused")
+        checks = body["checks"]
+        assert isinstance(checks, dict) and "re-authorise" in checks["webcrm"]["detail"]
+        # While refused, the edits wait; nothing is lost.
+        world.shop.create("customers", customer("Wieder Da GmbH", vat_number="DE4444"),
+                          idempotency_key="readyz-back")  # fmt: skip
+    finally:
+        httpx.put(control, json={"auth_code": None}, timeout=10)
+    wait_for(lambda: ready(200), "/readyz green again after the token was fixed")
+    wait_for(
+        lambda: any(
+            o["OrganisationName"] == "Wieder Da GmbH" for o in world.crm_all("Organisation")
+        ),
+        "the customer made while refused, in webCRM",
+    )
+    assert service.terminate() < 10
+
+
 def test_ready_when_both_systems_answer(world: World) -> None:
     service = world.serve_started(public=False)
     r = wait_for(

@@ -105,6 +105,13 @@ class HookRetrySetting(BaseModel):
     max_attempts: int = Field(..., ge=1, le=20)
 
 
+class AuthCodeSetting(BaseModel):
+    """``PUT /_emulator/auth-code``: the application token accepted from now on."""
+
+    auth_code: str | None = Field(None, min_length=1, max_length=200)
+    """None: the one the emulator was started with."""
+
+
 class RateLimitSetting(BaseModel):
     """``PUT /_emulator/rate-limit``: requests per 60 s per application token, 0 = off."""
 
@@ -129,6 +136,7 @@ class Emulator:
         self.hooks.max_attempts = self.config.hook_attempts
         self.hooks.set_hooks([])
         self.limiter.clear()
+        self.tokens.restore_auth_code()
 
     def seed(self, body: WebcrmSeedRequest) -> dict[str, Any]:
         try:
@@ -695,6 +703,14 @@ def _emulator_controls(emu: Emulator) -> APIRouter:
         require_local(request)
         emu.limiter.set_limit(body.limit)
         return json_response({"limit": emu.limiter.limit, "window_seconds": emu.limiter.window})
+
+    @router.put("/auth-code")
+    async def put_auth_code(request: Request, body: AuthCodeSetting) -> Response:
+        """Accept another application token and revoke every token issued so far (a
+        revoked token in webCRM); ``null`` restores the configured one."""
+        require_local(request)
+        emu.tokens.replace_auth_code(body.auth_code)
+        return json_response({"revoked": True})
 
     @router.post("/expire-tokens")
     async def expire_tokens(request: Request) -> Response:

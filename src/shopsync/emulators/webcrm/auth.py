@@ -35,7 +35,7 @@ class TokenStore:
     """Issued tokens of one emulator process (thread-safe)."""
 
     def __init__(self, auth_code: str, ttl: int) -> None:
-        self._auth_code = auth_code
+        self._auth_code = self._configured = auth_code
         self.ttl = ttl
         self._access: dict[str, _Access] = {}
         self._refresh: dict[str, str] = {}
@@ -75,6 +75,20 @@ class TokenStore:
                 del self._access[access_token]
                 return None
             return entry.app
+
+    def replace_auth_code(self, auth_code: str | None) -> None:
+        """Accept ``auth_code`` from now on (None: the configured one again), and revoke
+        every token issued so far: what revoking an application token in webCRM and
+        issuing another does to a client that still holds the old one."""
+        with self._lock:
+            self._auth_code = auth_code or self._configured
+            self._access.clear()
+            self._refresh.clear()
+
+    def restore_auth_code(self) -> None:
+        """The configured application token again, keeping issued tokens (``reset``)."""
+        with self._lock:
+            self._auth_code = self._configured
 
     def expire_all(self) -> int:
         """Make every access token expired now (a test control); returns how many."""
