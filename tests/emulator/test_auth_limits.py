@@ -115,6 +115,35 @@ def test_expire_tokens_control(fresh: RunningServer) -> None:
     assert _get(fresh.url, token).status_code == 401
 
 
+def test_auth_code_control_revokes_every_token_and_restores_the_configured_code(
+    fresh: RunningServer,
+) -> None:
+    control = fresh.url + "/_emulator/auth-code"
+    first = login(fresh.url)
+    other = "another-application-token"
+    assert httpx.put(control, json={"auth_code": other}, timeout=30).status_code == 200
+    try:
+        assert _get(fresh.url, first["AccessToken"]).status_code == 401  # revoked
+        refreshed = httpx.post(
+            fresh.url + "/Auth/ApiRefresh",
+            headers={"refreshToken": first["RefreshToken"]},
+            timeout=30,
+        )
+        assert refreshed.status_code == 401  # refresh tokens too
+        old = httpx.post(fresh.url + "/Auth/ApiLogin", data={"authCode": AUTH_CODE}, timeout=30)
+        assert old.status_code == 401
+        assert _get(fresh.url, login(fresh.url, other)["AccessToken"]).status_code == 200
+        bad = httpx.put(control, json={"auth_code": ""}, timeout=30)
+        assert bad.status_code == 400  # the emulator answers validation errors as webCRM: 400
+    finally:
+        assert httpx.put(control, json={"auth_code": None}, timeout=30).status_code == 200
+    assert _get(fresh.url, _token(fresh.url)).status_code == 200
+    # reset accepts the configured code again, too
+    httpx.put(control, json={"auth_code": other}, timeout=30)
+    httpx.post(fresh.url + "/_emulator/reset", timeout=30).raise_for_status()
+    assert _get(fresh.url, _token(fresh.url)).status_code == 200
+
+
 def test_rate_limit_is_shared_by_all_tokens_of_an_application(fresh: RunningServer) -> None:
     answers = [_get(fresh.url, _token(fresh.url)).status_code for _ in range(LIMIT)]
     assert answers == [200] * LIMIT
