@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from shopsync.config.model import Datatype, DeletesConfig
 from shopsync.store import repo
@@ -125,3 +126,50 @@ def test_quotation_lines_written_by_us_and_read_back_are_dropped_before_staging(
     env.crm_update("QuotationLine", line_ids[0], QuotationLineQuantity=9.0)
     assert env.sync().stats[L].updated_in_webshop == 1
     assert shop_line(env, order_id, env.link(L, webcrm=line_ids[0]).webshop_id)["quantity"] == "9"
+
+
+def test_unchanged_is_decided_by_fingerprint_and_without_one_value_by_value(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record read back with the values of its snapshot is dropped by its fingerprint
+    alone (the snapshot's JSON is not read); a snapshot without fingerprints (written
+    before they existed) is compared value by value and gives the same verdict."""
+    from sqlalchemy import update
+
+    from shopsync.store.models import Snapshot
+
+    ids = [
+        env.crm_create("Organisation", org(f"Aftryk {i}", OrganisationVatNumber=f"DK4100000{i}",
+                                           OrganisationWww=f"aftryk{i}.dk"))
+        for i in range(4)
+    ]  # fmt: skip
+    env.sync()
+    env.sync()  # the echo of the creates
+    for rid in ids:
+        env.crm_update("Organisation", rid, OrganisationCity="Horsens")
+    env.sync()
+    with env.inst.session() as s:
+        snaps = list(s.scalars(select(Snapshot)))
+        assert snaps and all(x.webcrm_fp and x.webshop_fp for x in snaps)
+
+    def no_json(*_a: Any, **_k: Any) -> Any:
+        raise AssertionError("the snapshot's props were read: the fingerprint did not decide")
+
+    with monkeypatch.context() as m:
+        m.setattr(repo, "agreed_values", no_json)
+        report = env.sync(full=False)  # reads the cities written to the shop back
+    assert report.writes == 0 and report.stats[Datatype.customers].unchanged >= 4
+    # Without fingerprints: the same values written again (webCRM's UpdatedAt moves, so
+    # they are read since the cursor) are compared value by value, and dropped.
+    with env.inst.session() as s:
+        s.execute(update(Snapshot).values(webcrm_fp=None, webshop_fp=None))
+        s.commit()
+    for rid in ids:
+        env.crm_update("Organisation", rid, OrganisationCity="Horsens")
+    staged = count_staged_pages(monkeypatch)
+    again = env.sync()
+    assert again.writes == 0 and again.stats[Datatype.customers].unchanged >= 4
+    assert [n for dt, _, n in staged if dt == "customers"] == [], staged
+    # A real change is still seen, however it is decided.
+    env.crm_update("Organisation", ids[0], OrganisationCity="Kolding")
+    assert env.sync().stats[Datatype.customers].updated_in_webshop == 1

@@ -80,6 +80,11 @@ class Snapshot(Base):
     webcrm_updated_at: Mapped[datetime | None]
     webshop_updated_at: Mapped[datetime | None]
     webshop_version: Mapped[int | None] = mapped_column(Integer, default=None)
+    webcrm_fp: Mapped[str | None] = mapped_column(String(32), default=None)
+    """:func:`shopsync.store.repo.values_fingerprint` of the webCRM values in ``props``:
+    a record read back with the same fingerprint is unchanged, decided without decoding
+    ``props`` (None for snapshots written before it existed)."""
+    webshop_fp: Mapped[str | None] = mapped_column(String(32), default=None)
     updated_at: Mapped[datetime]
     link: Mapped[Link] = relationship()
     """Lets a snapshot be added with its new link in one flush."""

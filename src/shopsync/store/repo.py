@@ -197,6 +197,19 @@ def get_snapshot(s: Session, link: Link) -> Snapshot | None:
     return s.get(Snapshot, link.id)
 
 
+def values_fingerprint(values: Mapping[str, Any]) -> str:
+    """A short digest of one side's mapped values (``{property: value}``), the same for
+    equal values whatever their order: stored per side with each snapshot, compared with
+    the fingerprint of a record read back (:func:`agreed_fingerprints`)."""
+    text = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def side_values(props: Mapping[str, Any], side: str) -> dict[str, Any]:
+    """One side's values (``side``: ``"c"`` or ``"s"``) of a snapshot's ``props``."""
+    return {name: pair[side] for name, pair in props.items() if side in pair}
+
+
 def put_snapshot(
     s: Session,
     link: Link,
@@ -207,6 +220,8 @@ def put_snapshot(
 ) -> None:
     snap = get_snapshot(s, link)
     t = now()
+    c_fp = values_fingerprint(side_values(props, "c"))
+    s_fp = values_fingerprint(side_values(props, "s"))
     if snap is None:
         snap = Snapshot(
             link=link,
@@ -214,12 +229,15 @@ def put_snapshot(
             webcrm_updated_at=webcrm_updated_at,
             webshop_updated_at=webshop_updated_at,
             webshop_version=webshop_version,
+            webcrm_fp=c_fp,
+            webshop_fp=s_fp,
             updated_at=t,
         )
         s.add(snap)
         _pending_snapshots(s)[id(link)] = snap  # a later get() must find it before a flush
     else:
         snap.props = props
+        snap.webcrm_fp, snap.webshop_fp = c_fp, s_fp
         snap.webcrm_updated_at = webcrm_updated_at or snap.webcrm_updated_at
         snap.webshop_updated_at = webshop_updated_at or snap.webshop_updated_at
         snap.webshop_version = webshop_version or snap.webshop_version
@@ -332,6 +350,23 @@ def agreed_values(
         .where(Link.datatype == datatype, Link.state == "active", column.in_(list(ids)))
     )
     return {str(rid): dict(props or {}) for rid, props in rows}
+
+
+def agreed_fingerprints(
+    s: Session, datatype: str, system: str, ids: Sequence[str]
+) -> dict[str, str | None]:
+    """Per record id of ``system`` on an active link: its side's fingerprint in the
+    snapshot (None when the snapshot has none yet), in one query, decoding no JSON."""
+    if not ids:
+        return {}
+    column = Link.webcrm_id if system == "webcrm" else Link.webshop_id
+    fp = Snapshot.webcrm_fp if system == "webcrm" else Snapshot.webshop_fp
+    rows = s.execute(
+        select(column, fp)
+        .join(Snapshot, Snapshot.link_id == Link.id)
+        .where(Link.datatype == datatype, Link.state == "active", column.in_(list(ids)))
+    )
+    return {str(rid): value for rid, value in rows}
 
 
 def inbox_ids_among(s: Session, datatype: str, system: str, ids: Sequence[str]) -> set[str]:
