@@ -31,6 +31,26 @@ def count_staged_pages(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, 
     return staged
 
 
+def orgs(env: Env, stem: str, vat: str, n: int) -> list[int]:
+    """``n`` organisations ``stem 0``… with VAT numbers ``vat`` + a digit."""
+    return [
+        env.crm_create("Organisation", org(f"{stem} {i}", OrganisationVatNumber=f"{vat}{i}",
+                                           OrganisationWww=f"{stem.lower()}{i}.dk"))
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def order_with_two_lines(env: Env) -> tuple[int, int, int, str]:
+    """A synced opportunity with lines SKU-1 and SKU-2: (opportunity, line 1, line 2,
+    the shop order's id)."""
+    org_id = env.crm_create("Organisation", org())
+    opp_id = env.crm_create("Opportunity", opportunity(org_id))
+    first = env.crm_create("QuotationLine", qline(opp_id, "SKU-1"))
+    second = env.crm_create("QuotationLine", qline(opp_id, "SKU-2", QuotationLineSortOrder=2))
+    env.sync()
+    return opp_id, first, second, env.link(Datatype.orders, webcrm=opp_id).webshop_id
+
+
 def test_a_converged_run_costs_one_request_per_datatype_and_side(env: Env) -> None:
     seed(env, seed=3)
     env.sync()
@@ -66,12 +86,7 @@ def test_an_interval_of_zero_sweeps_every_run(env: Env) -> None:
 
 
 def test_a_line_deleted_with_an_edit_of_its_opportunity_is_seen_at_once(env: Env) -> None:
-    org_id = env.crm_create("Organisation", org())
-    opp_id = env.crm_create("Opportunity", opportunity(org_id))
-    keep = env.crm_create("QuotationLine", qline(opp_id, "SKU-1"))
-    gone = env.crm_create("QuotationLine", qline(opp_id, "SKU-2", QuotationLineSortOrder=2))
-    env.sync()
-    order_id = env.link(Datatype.orders, webcrm=opp_id).webshop_id
+    opp_id, keep, gone, order_id = order_with_two_lines(env)
     assert len(env.shop_get("orders", order_id)["lines"]) == 2
     env.crm.delete("QuotationLine", gone)
     env.crm_update("Opportunity", opp_id, OpportunityDescription="uden skuffer")
@@ -85,11 +100,7 @@ def test_a_line_deleted_with_an_edit_of_its_opportunity_is_seen_at_once(env: Env
 def test_our_own_writes_read_back_are_dropped_before_staging(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ids = [
-        env.crm_create("Organisation", org(f"Firma {i}", OrganisationVatNumber=f"DK3000000{i}",
-                                           OrganisationWww=f"firma{i}.dk"))
-        for i in range(5)
-    ]  # fmt: skip
+    ids = orgs(env, "Firma", "DK3000000", 5)
     env.sync()
     for rid in ids:  # the webshop's answer moved the webCRM record? no: an edit to read back
         env.crm_update("Organisation", rid, OrganisationCity="Vejle")
@@ -138,11 +149,7 @@ def test_unchanged_is_decided_by_fingerprint_and_without_one_value_by_value(
 
     from shopsync.store.models import Snapshot
 
-    ids = [
-        env.crm_create("Organisation", org(f"Aftryk {i}", OrganisationVatNumber=f"DK4100000{i}",
-                                           OrganisationWww=f"aftryk{i}.dk"))
-        for i in range(4)
-    ]  # fmt: skip
+    ids = orgs(env, "Aftryk", "DK4100000", 4)
     env.sync()
     env.sync()  # the echo of the creates
     for rid in ids:

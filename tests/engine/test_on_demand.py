@@ -15,6 +15,7 @@ from shopsync.config.model import Datatype
 from shopsync.engine.restage import parse_target
 from shopsync.store import repo
 from tests.engine.conftest import Env, crm_product, customer, org
+from tests.engine.test_idle import order_with_two_lines
 from tests.engine.test_lines import qline, shop_line
 from tests.engine.test_orders import opportunity
 from tests.test_cli_output import SECRETS, shopsync, write_config
@@ -57,12 +58,7 @@ def test_a_named_record_that_is_gone_is_deleted_without_a_sweep(env: Env) -> Non
 
 
 def test_a_deleted_quotation_line_named_by_id_leaves_its_order(env: Env) -> None:
-    org_id = env.crm_create("Organisation", org())
-    opp_id = env.crm_create("Opportunity", opportunity(org_id))
-    keep = env.crm_create("QuotationLine", qline(opp_id, "SKU-1"))
-    gone = env.crm_create("QuotationLine", qline(opp_id, "SKU-2", QuotationLineSortOrder=2))
-    env.sync()
-    order_id = env.link(ORD, webcrm=opp_id).webshop_id
+    _, keep, gone, order_id = order_with_two_lines(env)
     env.crm.delete("QuotationLine", gone)
     report = env.sync(records={L: {"webcrm": [str(gone)]}})
     assert report.stats[L].deleted == 1
