@@ -33,7 +33,7 @@ class Policy:
 
     def fast_path(self, system: str) -> bool:
         """Whether an unchanged record of ``system`` may be set aside from its snapshot
-        alone, before staging (:meth:`Stager.without_unchanged`)."""
+        alone, before staging (:func:`unchanged.without_unchanged`)."""
         return True
 
     def parent_of(self, data: Mapping[str, Any] | None) -> str | None:

@@ -3,7 +3,7 @@
 Each page, its records' merge keys and the cursor's advance past it commit together,
 so a run killed while reading resumes after the last committed page. A record whose
 values are the agreed ones (an echo of our own write, a re-read of the overlap window,
-a sweep's unchanged row) never reaches the inbox (:meth:`Stager.without_unchanged`).
+a sweep's unchanged row) never reaches the inbox (:mod:`unchanged`).
 
 webCRM cannot report deletes, so a *delete sweep* reads every row of a datatype that
 has one (products, quotation lines) on its own schedule and stages a deletion for each
@@ -27,6 +27,7 @@ from shopsync.engine.context import RunContext
 from shopsync.engine.model import WEBCRM, WEBSHOP, other
 from shopsync.engine.policies import POLICIES
 from shopsync.engine.streams import STREAMS, format_time, parse_time, webcrm_id, webcrm_updated
+from shopsync.engine.unchanged import Staged, without_unchanged
 from shopsync.store import repo
 
 log = structlog.get_logger("shopsync.engine")
@@ -35,9 +36,6 @@ SWEEP_META = "sweep:"
 """State-database meta key prefix: the time of each datatype's last delete sweep."""
 LINES_QUERY_CHUNK = 200
 """Opportunities whose lines one ``/Queries`` request asks for between sweeps."""
-
-Staged = tuple[str, datetime | None, dict[str, Any] | None, str | None]
-"""``(record id, updated at, data or None when deleted, parent webCRM id)``."""
 
 
 @dataclass
@@ -238,7 +236,7 @@ class Stager:
         """
         page, self._page = self._page, []
         if not self.ctx.full:
-            page = self.without_unchanged(dt, system, page)
+            page = without_unchanged(self.ctx, dt, system, page)
         if not page:
             return
         ctx = self.ctx
@@ -250,63 +248,3 @@ class Stager:
             for rid, _, data, _ in page
         }
         repo.replace_merge_keys(ctx.session, dt.value, system, keys)
-
-    def without_unchanged(self, dt: Datatype, system: str, page: list[Staged]) -> list[Staged]:
-        """The page without records of active links whose values are the agreed ones.
-
-        Such a record (our own write read back, an overlap re-read, a full scan's
-        unchanged row) has nothing to sync: it is decided before any inbox row or other
-        ORM object is built, and counted as unchanged. First by fingerprint: one query a
-        page fetches each snapshot's fingerprint of this side's values, and a record
-        whose mapped values hash to it is unchanged (no JSON decoded). The rest (no
-        fingerprint yet, or a different one) are compared value by value with the
-        snapshot's props. Kept: records with a row waiting in the inbox (the newer
-        version must replace it), deletions, and datatypes whose policy has no fast
-        path (webshop orders: their lines travel inside them).
-        """
-        if not POLICIES[dt].fast_path(system):
-            return page
-        ctx = self.ctx
-        ids = [rid for rid, _, data, _ in page if data is not None]
-        agreed = repo.agreed_fingerprints(ctx.session, dt.value, system, ids)
-        if not agreed:
-            return page
-        waiting = repo.inbox_ids_among(ctx.session, dt.value, system, list(agreed))
-        mapping = ctx.maps[dt]
-        values_of = mapping.webcrm_values if system == WEBCRM else mapping.webshop_values
-        dropped: set[int] = set()
-        compare: dict[int, dict[str, Any]] = {}
-        for i, (rid, _, data, _) in enumerate(page):
-            if data is None or rid not in agreed or rid in waiting:
-                continue
-            try:
-                values = values_of(data)
-            except Exception:  # unreadable for the mapping: the full path reports it
-                continue
-            fp = agreed[rid]
-            if fp is not None and repo.values_fingerprint(values) == fp:
-                dropped.add(i)
-            else:
-                compare[i] = values
-        if compare:
-            dropped |= self._same_as_snapshot(dt, system, page, compare)
-        ctx.report.stats[dt].unchanged += len(dropped)
-        return [entry for i, entry in enumerate(page) if i not in dropped]
-
-    def _same_as_snapshot(
-        self, dt: Datatype, system: str, page: list[Staged], compare: dict[int, dict[str, Any]]
-    ) -> set[int]:
-        """Of the ``compare`` entries (page index → mapped values), those whose values
-        are the snapshot's, compared value by value."""
-        side = "c" if system == WEBCRM else "s"
-        props_of = repo.agreed_values(
-            self.ctx.session, dt.value, system, [page[i][0] for i in compare]
-        )
-        same: set[int] = set()
-        for i, values in compare.items():
-            props = props_of.get(page[i][0])
-            if props is not None and all(
-                side in props.get(n, {}) and props[n][side] == v for n, v in values.items()
-            ):
-                same.add(i)
-        return same

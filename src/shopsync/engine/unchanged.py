@@ -1,0 +1,87 @@
+"""Unchanged records never reach the inbox: the fast path of every read.
+
+A record of an active link whose mapped values are the ones both sides last agreed on
+(our own write read back, a re-read of the overlap window, a sweep's unchanged row) has
+nothing to sync. It is decided here, a page at a time, before any inbox row or other
+ORM object is built: first by the fingerprint stored with each snapshot (no JSON
+decoded), then, for the records without a matching one, value by value.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from shopsync.config.model import Datatype
+from shopsync.engine.context import RunContext
+from shopsync.engine.model import WEBCRM
+from shopsync.engine.policies import POLICIES
+from shopsync.store import repo
+
+Staged = tuple[str, datetime | None, dict[str, Any] | None, str | None]
+"""``(record id, updated at, data or None when deleted, parent webCRM id)``."""
+
+
+def without_unchanged(
+    ctx: RunContext, dt: Datatype, system: str, page: list[Staged]
+) -> list[Staged]:
+    """The page without records of active links whose values are the agreed ones.
+
+    Such a record (our own write read back, an overlap re-read, a full scan's
+    unchanged row) has nothing to sync: it is decided before any inbox row or other
+    ORM object is built, and counted as unchanged. First by fingerprint: one query a
+    page fetches each snapshot's fingerprint of this side's values, and a record
+    whose mapped values hash to it is unchanged (no JSON decoded). The rest (no
+    fingerprint yet, or a different one) are compared value by value with the
+    snapshot's props. Kept: records with a row waiting in the inbox (the newer
+    version must replace it), deletions, and datatypes whose policy has no fast
+    path (webshop orders: their lines travel inside them).
+    """
+    if not POLICIES[dt].fast_path(system):
+        return page
+    ids = [rid for rid, _, data, _ in page if data is not None]
+    agreed = repo.agreed_fingerprints(ctx.session, dt.value, system, ids)
+    if not agreed:
+        return page
+    waiting = repo.inbox_ids_among(ctx.session, dt.value, system, list(agreed))
+    mapping = ctx.maps[dt]
+    values_of = mapping.webcrm_values if system == WEBCRM else mapping.webshop_values
+    dropped: set[int] = set()
+    compare: dict[int, dict[str, Any]] = {}
+    for i, (rid, _, data, _) in enumerate(page):
+        if data is None or rid not in agreed or rid in waiting:
+            continue
+        try:
+            values = values_of(data)
+        except Exception:  # unreadable for the mapping: the full path reports it
+            continue
+        fp = agreed[rid]
+        if fp is not None and repo.values_fingerprint(values) == fp:
+            dropped.add(i)
+        else:
+            compare[i] = values
+    if compare:
+        dropped |= _same_as_snapshot(ctx, dt, system, page, compare)
+    ctx.report.stats[dt].unchanged += len(dropped)
+    return [entry for i, entry in enumerate(page) if i not in dropped]
+
+
+def _same_as_snapshot(
+    ctx: RunContext,
+    dt: Datatype,
+    system: str,
+    page: list[Staged],
+    compare: dict[int, dict[str, Any]],
+) -> set[int]:
+    """Of the ``compare`` entries (page index → mapped values), those whose values
+    are the snapshot's, compared value by value."""
+    side = "c" if system == WEBCRM else "s"
+    props_of = repo.agreed_values(ctx.session, dt.value, system, [page[i][0] for i in compare])
+    same: set[int] = set()
+    for i, values in compare.items():
+        props = props_of.get(page[i][0])
+        if props is not None and all(
+            side in props.get(n, {}) and props[n][side] == v for n, v in values.items()
+        ):
+            same.add(i)
+    return same
