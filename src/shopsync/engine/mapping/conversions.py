@@ -31,7 +31,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
 
@@ -143,14 +143,18 @@ def _to_decimal(value: Any) -> Decimal | None:
     return d
 
 
+_WIDE = Context(prec=400, traps=[InvalidOperation])
+"""Enough digits for any double (up to 1e308); beyond that, a clear error. One context
+for every call: entering a ``localcontext`` per value cost more than the rounding."""
+_STEPS = {places: Decimal(1).scaleb(-places) for places in range(0, 9)}
+
+
 def _quantize(d: Decimal, places: int) -> Decimal:
-    # Enough digits for any double (up to 1e308); beyond that, a clear error.
-    with localcontext() as dctx:
-        dctx.prec = 400
-        try:
-            q = d.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-        except InvalidOperation:
-            raise MappingError("", f"{d} is too large") from None
+    step = _STEPS.get(places) or Decimal(1).scaleb(-places)
+    try:
+        q = d.quantize(step, rounding=ROUND_HALF_UP, context=_WIDE)
+    except InvalidOperation:
+        raise MappingError("", f"{d} is too large") from None
     return q if q != 0 else abs(q)  # no "-0.00"
 
 
