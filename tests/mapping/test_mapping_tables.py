@@ -6,6 +6,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mapping_fakes import FakeContext
 
 from shopsync.config.model import Config, Datatype, FieldsConfig, MappingConfig
@@ -26,6 +28,7 @@ from shopsync.engine.mapping.orders import (
     needs_order_number,
 )
 from shopsync.engine.mapping.products import product_deleted
+from tests.conftest import examples
 
 CFG = Config()
 MAPS = mappings(CFG)
@@ -346,3 +349,36 @@ def test_line_and_product_helpers() -> None:
     }
     assert validate_webcrm("QuotationLine", line_parents(42, None)) == []
     assert product_deleted() == {"active": False}
+
+
+# The readers that run for every record read (the unchanged fast path) are compiled
+# from the rows once; they must give what the rows give, one by one.
+_ANY = st.one_of(
+    st.none(), st.text(max_size=12), st.integers(-10**6, 10**6),
+    st.floats(allow_nan=False, allow_infinity=False), st.booleans(),
+)  # fmt: skip
+
+
+@settings(max_examples=examples(60))
+@given(data=st.data())
+def test_whole_record_readers_give_what_each_row_gives(data: st.DataObject) -> None:
+    for link in mappings(Config()).values():
+        crm_keys = sorted({k for f in link.fields for k in f.webcrm})
+        crm = data.draw(st.fixed_dictionaries({k: _ANY for k in crm_keys}))
+        assert link.webcrm_values(crm) == {
+            f.name: f.webcrm_value(crm) for f in link.fields if f.webcrm
+        }
+        shop: dict[str, object] = {}
+        for f in link.fields:
+            steps = f.webshop.split(".")
+            target = shop
+            for step in steps[:-1]:
+                nested = data.draw(st.sampled_from([{}, None, "x"]))
+                if not isinstance(target.get(step), dict):
+                    target[step] = nested
+                if not isinstance(target[step], dict):
+                    break
+                target = target[step]  # type: ignore[assignment]
+            else:
+                target[steps[-1]] = data.draw(_ANY)
+        assert link.webshop_values(shop) == {f.name: f.webshop_value(shop) for f in link.fields}

@@ -348,6 +348,19 @@ def require_webcrm_field(entity: str, name: str, where: str) -> None:
         raise ValueError(f"{where} = {name!r}: webCRM {entity} field is {fs.type}, not text")
 
 
+_Reader = tuple[tuple[str, "str | tuple[str, ...]", Normalizer], ...]
+
+
+def _walk(record: Mapping[str, Any], steps: tuple[str, ...]) -> Any:
+    """:func:`get_path` with the path split already."""
+    value: Any = record
+    for step in steps:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(step)
+    return value
+
+
 CompleteWebcrm = Callable[[dict[str, Any], Mapping[str, Any]], None]
 """``(webcrm_body, webshop_record)``: a link-wide step after the rows (see orders.py)."""
 
@@ -367,6 +380,9 @@ class LinkMapping:
     complete_webcrm: CompleteWebcrm | None = None
     """Runs after the rows on every :meth:`to_webcrm` body, for rules that span rows."""
     by_name: dict[str, FieldMap] = field(init=False, repr=False, compare=False)
+    _readers: tuple[_Reader, _Reader] = field(init=False, repr=False, compare=False)
+    """The rows as ``(name, key or keys, normalizer)`` per side, for the two functions
+    below: they run for every record read, the unchanged ones included."""
 
     def __post_init__(self) -> None:
         names = [f.name for f in self.fields]
@@ -374,14 +390,35 @@ class LinkMapping:
         if dupes:
             raise ValueError(f"{self.datatype.value}: duplicate property names {sorted(dupes)}")
         object.__setattr__(self, "by_name", {f.name: f for f in self.fields})
+        crm: _Reader = tuple(
+            (f.name, f.webcrm[0] if len(f.webcrm) == 1 else f.webcrm, f.conversion.norm_webcrm)
+            for f in self.fields
+            if f.webcrm
+        )
+        shop: _Reader = tuple(
+            (f.name, f.webshop if "." not in f.webshop else tuple(f.webshop.split(".")),
+             f.conversion.norm_webshop)
+            for f in self.fields
+        )  # fmt: skip
+        object.__setattr__(self, "_readers", (crm, shop))
 
     def webcrm_values(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        """Normalized webCRM-side value of every property that reads from webCRM."""
-        return {f.name: f.webcrm_value(record) for f in self.fields if f.webcrm}
+        """Normalized webCRM-side value of every property that reads from webCRM (what
+        :meth:`FieldMap.webcrm_value` gives, row by row)."""
+        get = record.get
+        return {
+            name: norm(get(key) if isinstance(key, str) else tuple(get(k) for k in key))
+            for name, key, norm in self._readers[0]
+        }
 
     def webshop_values(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        """Normalized webshop-side value of every property."""
-        return {f.name: f.webshop_value(record) for f in self.fields}
+        """Normalized webshop-side value of every property (:meth:`FieldMap.webshop_value`
+        row by row)."""
+        get = record.get
+        return {
+            name: norm(get(key) if isinstance(key, str) else _walk(record, key))
+            for name, key, norm in self._readers[1]
+        }
 
     def to_webshop(
         self, record: Mapping[str, Any], ctx: MapContext, only: Iterable[str] | None = None
