@@ -12,12 +12,23 @@ import json
 import uuid
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, delete, event, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)  # fmt: skip
 from sqlalchemy.orm import Session, aliased
 
 from shopsync.store.models import (
+    Base,
     Cursor,
     InboxRecord,
     Intent,
@@ -30,6 +41,12 @@ from shopsync.store.models import (
     Snapshot,
     UpdateCount,
 )
+
+
+def _table(model: type[Base]) -> Table:
+    """A model's table, for Core statements: an ``insert`` of many rows into it is one
+    ``executemany``, where the ORM's would fetch every new id back."""
+    return cast(Table, model.__table__)
 
 
 def now() -> datetime:
@@ -304,7 +321,9 @@ def stage_page(
 ) -> None:
     """Stage a page of ``(record_id, updated_at, data or None when deleted, parent_id)``.
 
-    Like :func:`stage` for each, with one query for the rows already in the inbox.
+    Like :func:`stage` for each, with one query for the rows already in the inbox; the
+    new rows go in one Core ``executemany`` (no ORM objects, no ids fetched back), so
+    they are visible to the next query at once.
     """
     if not records:
         return
@@ -318,22 +337,29 @@ def stage_page(
         )
     }
     t = now()
+    new: dict[str, dict[str, Any]] = {}
     for record_id, updated_at, data, parent_id in records:
         row = existing.get(record_id)
         if row is None:
-            row = InboxRecord(
-                datatype=datatype, system=system, record_id=record_id, parent_id=parent_id,
-                updated_at=updated_at, deleted=data is None, data=data, waiting_reason=None,
-                attempts=0, received_at=t,
-            )  # fmt: skip
-            s.add(row)
-            existing[record_id] = row
+            before = new.get(record_id)
+            if before is not None and _older(updated_at, before["updated_at"]):
+                continue
+            new[record_id] = {
+                "datatype": datatype, "system": system, "record_id": record_id,
+                "parent_id": parent_id, "updated_at": updated_at, "deleted": data is None,
+                "data": data, "waiting_reason": None, "attempts": 0, "received_at": t,
+            }  # fmt: skip
             continue
-        old = as_utc(row.updated_at)
-        if old is not None and updated_at is not None and updated_at < old:
+        if _older(updated_at, as_utc(row.updated_at)):
             continue
         row.updated_at, row.data, row.deleted = updated_at, data, data is None
         row.parent_id, row.waiting_reason, row.received_at = parent_id, None, t
+    if new:
+        s.execute(insert(_table(InboxRecord)), list(new.values()))
+
+
+def _older(updated_at: datetime | None, than: datetime | None) -> bool:
+    return updated_at is not None and than is not None and updated_at < than
 
 
 def agreed_values(
@@ -433,7 +459,7 @@ def replace_merge_keys(
         for key in dict.fromkeys(record_keys)
     ]
     if rows:
-        s.execute(insert(MergeKey), rows)
+        s.execute(insert(_table(MergeKey)), rows)  # the table's: a plain executemany
 
 
 def clear_merge_keys_many(s: Session, datatype: str, system: str, ids: Sequence[str]) -> None:
