@@ -27,6 +27,10 @@ def test_hints_for_one_record_are_debounced_into_one_read_from_the_first_hint() 
 def test_a_whole_datatype_swallows_its_records_and_many_records_become_one_read() -> None:
     work = {Key(C): _hook(0), Key(C, "webcrm", "1"): _hook(0)}
     assert Job.of(work).only == [C] and Job.of(work).records == {}
+    # ... but not a deleted one: a read since the cursor does not see every delete.
+    poll_and_delete = {Key(P): Work("poll", 0.0), Key(P, "webcrm", "9"): _hook(0, deleted=True)}
+    job = Job.of(poll_and_delete)
+    assert job.only == [P] and job.records == {P: {"webcrm": ["9"]}} and not job.sweep
     many = {Key(P, "webcrm", str(i)): _hook(0) for i in range(MAX_READS + 1)}
     job = Job.of(many)
     assert job.only == [P] and job.records == {} and not job.sweep

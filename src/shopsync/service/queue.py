@@ -14,7 +14,7 @@ cursor.
   records, and more than :data:`MAX_READS` records of one datatype and system become
   one read since the cursor (one request instead of many). Records named by a
   ``Delete`` hook are still read by id then (a read since the cursor does not report
-  every delete), up to :data:`MAX_READS` more; past that the run sweeps.
+  every delete), up to :data:`MAX_READS` of them; past that the run sweeps.
 * **Dependency order.** Due hook work takes along the queued hook work of the datatypes
   it depends on (an order's customer and products), even if not due yet, and the
   engine works through one run's datatypes in rule 6's order.
@@ -112,14 +112,14 @@ class Job:
         sweep = any(w.sweep for w in work.values())
         by_side: dict[tuple[Datatype, str], list[tuple[str, bool]]] = {}
         for key, w in sorted(work.items(), key=lambda kw: kw[0].sort_key()):
-            if key.whole or key.datatype in whole:
-                continue
+            if key.whole or (key.datatype in whole and not w.deleted):
+                continue  # read since the cursor anyway (a delete may not be: kept)
             assert key.system is not None and key.record_id is not None
             by_side.setdefault((key.datatype, key.system), []).append((key.record_id, w.deleted))
         records: dict[Datatype, dict[str, list[str]]] = {}
         for (dt, system), ids in by_side.items():
             chosen = [rid for rid, _ in ids]
-            if len(ids) > MAX_READS:
+            if len(ids) > MAX_READS or dt in whole:
                 whole.add(dt)
                 chosen = [rid for rid, deleted in ids if deleted]
                 if len(chosen) > MAX_READS:
