@@ -46,12 +46,18 @@ def test_sigkill_of_serve_at_any_moment_loses_and_duplicates_nothing(world: Worl
         service = world.serve_started(poll_seconds=1)
         for round_ in range(3):  # in hook-driven work
             for i in range(4):
+                # Every merge key its own (VAT number, e-mail and web host): the kills
+                # must be what is tested, not an ambiguity between the new records.
                 world.shop.create(
-                    "customers", customer(f"Kill {round_}-{i} GmbH", vat_number=f"DE7{round_}{i:04d}"),
+                    "customers",
+                    customer(f"Kill {round_}-{i} GmbH", vat_number=f"DE7{round_}{i:04d}",
+                             email=f"info@kill{round_}{i}.de",
+                             website=f"https://kill{round_}{i}.de"),
                     idempotency_key=f"kill-{round_}-{i}",
                 )  # fmt: skip
                 world.crm_create("Organisation", org(f"Kill {round_}-{i} ApS",
-                                                     OrganisationVatNumber=f"DK6{round_}{i:04d}"))  # fmt: skip
+                                                     OrganisationVatNumber=f"DK6{round_}{i:04d}",
+                                                     OrganisationWww=f"kill{round_}{i}.dk"))  # fmt: skip
             time.sleep(rng.uniform(0.05, 1.0))
             _kill(service)
             service = world.serve(poll_seconds=1)
