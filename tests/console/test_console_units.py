@@ -178,7 +178,7 @@ def test_the_console_migration_is_the_single_head() -> None:
 
 def test_a_plan_line_is_told_its_link(session: Session) -> None:
     from shopsync.engine.report import PlanLine
-    from shopsync.service.console.state import Console
+    from shopsync.service.console.state import link_of as plan_link_of
 
     now = datetime.now(UTC)
     session.execute(
@@ -189,7 +189,7 @@ def test_a_plan_line_is_told_its_link(session: Session) -> None:
     session.commit()
 
     def link_of(target: str, record: str) -> int | None:
-        return Console._link_of(session, PlanLine("customers", "update", target, record))
+        return plan_link_of(session, PlanLine("customers", "update", target, record))
 
     assert link_of("webshop", "cus_a") == 7  # a bare id of the system written to
     assert link_of("webcrm", "12") == 7

@@ -19,7 +19,8 @@ from shopsync.engine.report import RunReport
 from shopsync.service import hooks_webcrm, hooks_webshop
 from shopsync.service.budget import Budget, kind_of
 from shopsync.service.metrics import Metrics
-from shopsync.service.scheduler import DEBOUNCE, Key, Scheduler, Work
+from shopsync.service.queue import DEBOUNCE, Key, Work
+from shopsync.service.scheduler import Scheduler
 
 # --------------------------------------------------------------------------- config
 

@@ -184,7 +184,7 @@ def create_app(service: Service) -> FastAPI:
             source="webcrm",
             sweep=hint.sweep,
             record=None if hint.record_id is None else ("webcrm", hint.record_id),
-            deleted=hint.event == "Delete",
+            deleted=hint.deleted,
         )
         service.metrics.hooks.labels("webcrm", "accepted").inc()
         log.debug(
@@ -207,7 +207,7 @@ def create_app(service: Service) -> FastAPI:
             verdict.datatypes,
             source="webshop",
             record=None if verdict.record_id is None else ("webshop", verdict.record_id),
-            deleted=(verdict.event or "").endswith(".deleted"),
+            deleted=verdict.deleted,
         )
         service.metrics.hooks.labels("webshop", "accepted").inc()
         log.debug(

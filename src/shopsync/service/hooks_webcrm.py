@@ -125,6 +125,10 @@ class Hint:
     record_id: str | None = None
     """The webCRM id the body names, checked as one (None: read the datatype)."""
 
+    @property
+    def deleted(self) -> bool:
+        return self.event == "Delete"
+
 
 def hint_from(body: Any) -> Hint:
     """Which record of which datatype a hook call is about. A body that names no known

@@ -145,6 +145,10 @@ class Verdict:
     record_id: str | None = None
     """The shop record the event names, checked as an id (None: read the datatype)."""
 
+    @property
+    def deleted(self) -> bool:
+        return (self.event or "").endswith(".deleted")
+
 
 class Verifier:
     """Checks signature, timestamp and replay of each call (see the module docstring)."""

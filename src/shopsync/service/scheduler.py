@@ -35,12 +35,10 @@ from shopsync.logs import scrub
 from shopsync.runtime import Installation
 from shopsync.service.budget import Budget
 from shopsync.service.metrics import Metrics
-from shopsync.service.queue import DEBOUNCE, RANK, Job, Key, Work, WorkQueue
+from shopsync.service.queue import DEBOUNCE, Job, Key, Work, WorkQueue
 from shopsync.store import repo
 
 log = structlog.get_logger("shopsync.serve")
-
-__all__ = ["DEBOUNCE", "RANK", "Key", "Scheduler", "Work"]
 
 
 class Stopping(Exception):
@@ -98,10 +96,7 @@ class Scheduler:
         record of them (thread-safe; returns at once)."""
         now = self._clock()
         work = Work("hook", now + DEBOUNCE, sweep, deleted, {source: now})
-        if record is None:
-            self._add([Key(dt) for dt in datatypes], work)
-        else:
-            self._add([Key(dt, *record) for dt in datatypes], work)
+        self._add([Key(dt, *(record or (None, None))) for dt in datatypes], work)
 
     def _add(self, keys: Iterable[Key], work: Work) -> None:
         with self._cond:

@@ -362,19 +362,27 @@ def _older(updated_at: datetime | None, than: datetime | None) -> bool:
     return updated_at is not None and than is not None and updated_at < than
 
 
+def _snapshot_column(
+    s: Session, datatype: str, system: str, ids: Sequence[str], value: Any
+) -> Iterable[tuple[Any, Any]]:
+    """``(record id, value)`` of a snapshot column per record of ``system`` among ``ids``
+    on an active link, in one Core query, without building ORM objects."""
+    column = Link.webcrm_id if system == "webcrm" else Link.webshop_id
+    return s.execute(
+        select(column, value)
+        .join(Snapshot, Snapshot.link_id == Link.id)
+        .where(Link.datatype == datatype, Link.state == "active", column.in_(list(ids)))
+    )
+
+
 def agreed_values(
     s: Session, datatype: str, system: str, ids: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
     """Per record id of ``system`` on an active link: the snapshot's props (the values
-    both sides last agreed on), in one Core query, without building ORM objects."""
+    both sides last agreed on)."""
     if not ids:
         return {}
-    column = Link.webcrm_id if system == "webcrm" else Link.webshop_id
-    rows = s.execute(
-        select(column, Snapshot.props)
-        .join(Snapshot, Snapshot.link_id == Link.id)
-        .where(Link.datatype == datatype, Link.state == "active", column.in_(list(ids)))
-    )
+    rows = _snapshot_column(s, datatype, system, ids, Snapshot.props)
     return {str(rid): dict(props or {}) for rid, props in rows}
 
 
@@ -382,17 +390,11 @@ def agreed_fingerprints(
     s: Session, datatype: str, system: str, ids: Sequence[str]
 ) -> dict[str, str | None]:
     """Per record id of ``system`` on an active link: its side's fingerprint in the
-    snapshot (None when the snapshot has none yet), in one query, decoding no JSON."""
+    snapshot (None when the snapshot has none yet), decoding no JSON."""
     if not ids:
         return {}
-    column = Link.webcrm_id if system == "webcrm" else Link.webshop_id
     fp = Snapshot.webcrm_fp if system == "webcrm" else Snapshot.webshop_fp
-    rows = s.execute(
-        select(column, fp)
-        .join(Snapshot, Snapshot.link_id == Link.id)
-        .where(Link.datatype == datatype, Link.state == "active", column.in_(list(ids)))
-    )
-    return {str(rid): value for rid, value in rows}
+    return {str(rid): value for rid, value in _snapshot_column(s, datatype, system, ids, fp)}
 
 
 def inbox_ids_among(s: Session, datatype: str, system: str, ids: Sequence[str]) -> set[str]:

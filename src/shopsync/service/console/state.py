@@ -1,13 +1,13 @@
 """The console's work beside the service: what each run did, switches, retries.
 
-The console needs three things from a run that the service does not keep: the run's
-actions (``RunReport.plan``, for the Activity page), the links it touched (to keep the
-search terms current) and the configuration it ran with (the switches). It gets them by
-wrapping the one call every service run goes through, ``Installation.sync``
-(:meth:`Console.attach`): before the run the configuration is rebuilt from the file's
-with the stored switches applied; after it the plan is stored. The engine and the
-scheduler stay as they are, and runs of ``shopsync sync`` started by hand still count in
-the per-day update figures, which are read from the ``runs`` table.
+The console needs two things from a run that the service does not keep: the run's
+actions (``RunReport.plan``, for the Activity page) and the links it touched (to keep
+the search terms current). It gets them by wrapping the one call every service run goes
+through, ``Installation.sync`` (:meth:`Console.attach`): after the run the plan is
+stored. The switches need no wrapping: ``Installation.run_config`` applies them to every
+run, the service's and ``shopsync sync``'s alike. The engine and the scheduler stay as
+they are, and runs of ``shopsync sync`` started by hand still count in the per-day
+update figures, which are read from the ``runs`` table.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import structlog
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from shopsync.config import switches
 from shopsync.config.model import Config, Datatype
 from shopsync.engine.labels import snapshot_label
 from shopsync.engine.report import PlanLine, RunReport
@@ -98,7 +97,6 @@ class Console:
             on_progress: Callable[[Datatype, str, int], None] | None = None,
             records: Targets | None = None,
         ) -> RunReport:
-            self.inst.config = self.effective_config()
             report = original(
                 only, full=full, sweep=sweep, dry_run=dry_run, on_progress=on_progress,
                 records=records,
@@ -110,9 +108,9 @@ class Console:
         self.inst.sync = sync  # type: ignore[method-assign]
 
     def effective_config(self) -> Config:
+        """The configuration a run gets now (``Installation.run_config``)."""
         with self.inst.session() as s:
-            stored = cq.switches(s)
-        return switches.effective(self.file_config, stored)
+            return self.inst.run_config(s)
 
     def after_run(
         self, report: RunReport, only: Sequence[Datatype] | None, records: Targets | None = None
@@ -130,7 +128,7 @@ class Console:
         try:
             with self._lock, self.writer() as s:
                 run_id = s.scalar(select(func.max(Run.id)))
-                touched = self.record_activity(s, report.plan, run_id)
+                touched = record_activity(s, report.plan, run_id)
                 cq.prune_activity(
                     s,
                     cq.utcnow() - timedelta(days=self.file_config.serve.activity_retention_days),
@@ -143,14 +141,6 @@ class Console:
         except Exception as exc:  # the console's bookkeeping must never stop the sync
             self.last_error = scrub(str(exc)) or type(exc).__name__
             log.exception("console.after_run_failed", error=self.last_error)
-
-    def record_activity(self, s: Any, plan: Sequence[PlanLine], run_id: int | None) -> set[int]:
-        """One activity row per plan line; returns the ids of the links they concern."""
-        return record_activity(s, plan, run_id)
-
-    @staticmethod
-    def _link_of(s: Any, line: PlanLine) -> int | None:
-        return _link_of(s, line)
 
     # ------------------------------------------------------------------ search terms
     def reindex(self, s: Any, link_ids: set[int]) -> None:
@@ -257,7 +247,7 @@ def record_activity(s: Any, plan: Sequence[PlanLine], run_id: int | None) -> set
     rows: list[dict[str, Any]] = []
     touched: set[int] = set()
     for line in plan:
-        link_id = _link_of(s, line)
+        link_id = link_of(s, line)
         if link_id is not None:
             touched.add(link_id)
         rows.append(
@@ -277,7 +267,7 @@ def record_activity(s: Any, plan: Sequence[PlanLine], run_id: int | None) -> set
     return touched
 
 
-def _link_of(s: Any, line: PlanLine) -> int | None:
+def link_of(s: Any, line: PlanLine) -> int | None:
     """The link a plan line names, when it names one: ``webcrm:12``, ``from webshop:…``
     or a bare id of the system written to."""
     refs = _REF.findall(line.record)
