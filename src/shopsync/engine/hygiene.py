@@ -2,7 +2,9 @@
 
 The live APIs sometimes answer values no conversion can use: a name cut inside an
 emoji (.NET cuts UTF-16, leaving a lone surrogate that no UTF-8 request can carry), a
-date-time that is no date (``"yesterday"``) or lies outside what a datetime can hold.
+date-time that is no date (``"yesterday"``) or lies outside what a datetime can hold,
+a number that is ``NaN`` or ``Infinity`` (not JSON, yet Python's parser accepts it; no
+database column holds it as JSON, and a price of NaN is no price).
 Such a record is put aside when it is read, with a reason naming the field, so that
 it fails only itself: it never reaches a request body, a snapshot or a cursor, and the
 records after it sync in the same run. Once fixed at its source its next version
@@ -11,6 +13,7 @@ reads cleanly and syncs.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -35,6 +38,9 @@ def problem(stream: Stream, system: str, record: Mapping[str, Any]) -> str | Non
             parse_time(value)
         except (ValueError, TypeError, OverflowError):
             return f"{name}: {value!r} is not a date-time"
+    if not _finite(record):
+        path, number = next(_non_finite(record))
+        return f"{path}: {number} is not a number (NaN or Infinity)"
     if _encodable(record):
         return None  # the common case: no string to walk
     for path, text in _strings(record):
@@ -57,6 +63,33 @@ def _encodable(record: Mapping[str, Any]) -> bool:
     except TypeError:
         return False
     return True
+
+
+def _finite(value: Any) -> bool:
+    """Whether every float in ``value`` is finite: a walk of about 2 µs a record, that
+    only descends into containers and looks only at floats."""
+    kind = type(value)
+    if kind is float:
+        return math.isfinite(value)
+    if kind is dict:
+        value = value.values()
+    elif kind is not list:
+        return True
+    return all(_finite(v) for v in value if type(v) in _CONTAINERS)
+
+
+_CONTAINERS = (float, dict, list)
+
+
+def _non_finite(value: Any, path: str = "") -> Iterator[tuple[str, float]]:
+    if isinstance(value, float) and not math.isfinite(value):
+        yield path, value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _non_finite(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _non_finite(item, f"{path}[{index}]")
 
 
 def cleaned(value: Any) -> Any:

@@ -8,12 +8,14 @@ schema it does not know (a newer shopsync wrote it) or one that is behind.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
+import orjson
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
@@ -122,7 +124,28 @@ def redact(url: str) -> str:
     return mask_url(url)
 
 
+def dump_json(value: Any) -> str:
+    """JSON columns are written by orjson (several times faster than ``json``: a sync
+    run writes a snapshot and reads an inbox row per record). What orjson refuses (a
+    lone surrogate, an integer past 64 bits) is written by ``json`` as before."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
+def load_json(text: str | bytes) -> Any:
+    """Read a JSON column with orjson; what ``json`` wrote and orjson refuses (``NaN``,
+    an escaped lone surrogate) is read by ``json``."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    kwargs.setdefault("json_serializer", dump_json)
+    kwargs.setdefault("json_deserializer", load_json)
     with opening(url):
         return _make_engine(normalize_url(url), **kwargs)
 
