@@ -11,12 +11,20 @@ the request floor ⌈rows read/1000⌉ + ⌈rows written/batch⌉, records per s
 work, and the process's peak memory. Run:
 
     .venv/bin/python bench/initial_sync.py [--scale 1.0] [--rate-limit 250]
+    .venv/bin/python bench/initial_sync.py --scale 0.3 --profile "echo pass"
+
+``--profile RUN`` runs that one run (``initial``, ``echo pass``, ``incremental``,
+``converged``) under cProfile and prints shopsync's top functions by cumulative time
+after the table (that run's figures are then slower than the others').
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import math
+import pstats
 import random
 import resource
 import tempfile
@@ -74,6 +82,19 @@ def emulator_total(url: str) -> int:
     return int(httpx.get(url + "/_emulator/counters", timeout=30).json()["total"])
 
 
+def timed_sync(inst: Installation, name: str, profile: str | None, out: list[str]) -> RunReport:
+    """``inst.sync()``; under cProfile when ``name`` is the run to profile."""
+    if profile != name:
+        return inst.sync()
+    prof = cProfile.Profile()
+    report = prof.runcall(inst.sync)
+    text = io.StringIO()
+    stats = pstats.Stats(prof, stream=text).sort_stats("cumulative")
+    stats.print_stats("shopsync/", 40)
+    out.append(f"--- profile: {name} ---\n{text.getvalue()}")
+    return report
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -81,6 +102,7 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=1.0, help="1.0 = the full data set")
     ap.add_argument("--rate-limit", type=int, default=250, help="requests per 60 s (webCRM's)")
     ap.add_argument("--batch", type=int, default=500, help="records per PATCH")
+    ap.add_argument("--profile", default=None, help="profile this run (e.g. 'echo pass')")
     args = ap.parse_args()
     logs.configure("warning")
     orgs, products, opps = (int(x * args.scale) for x in (10_000, 2_000, 5_000))
@@ -114,9 +136,10 @@ def main() -> None:
                 state=StateConfig(url=f"sqlite:///{d / 'state.sqlite'}"),
             )  # fmt: skip
             results = []
+            profiles: list[str] = []
             with Installation(config) as inst:
                 rss0 = peak_rss_mb()
-                first = inst.sync()
+                first = timed_sync(inst, "initial", args.profile, profiles)
                 results.append(summary("initial", first, args.batch, emulator_total(crm.url)))
                 rss1 = peak_rss_mb()
                 with inst.session() as s:
@@ -129,7 +152,7 @@ def main() -> None:
                 # write) and drops them; measured on its own so the incremental figure below
                 # is what an installation pays in steady state.
                 httpx.delete(crm.url + "/_emulator/counters", timeout=30)
-                settle = inst.sync()
+                settle = timed_sync(inst, "echo pass", args.profile, profiles)
                 results.append(summary("echo pass", settle, args.batch, emulator_total(crm.url)))
 
                 # 100 edits on each side, then an incremental sync
@@ -145,14 +168,14 @@ def main() -> None:
                 for i, ln in enumerate(picks[100:]):
                     inst.webshop.update("customers", ln.webshop_id, {"phone": f"+46 {i:08d}"})
                 httpx.delete(crm.url + "/_emulator/counters", timeout=30)
-                second = inst.sync()
+                second = timed_sync(inst, "incremental", args.profile, profiles)
                 results.append(
                     summary(
                         "incremental (100+100 edits)", second, args.batch, emulator_total(crm.url)
                     )
                 )
                 httpx.delete(crm.url + "/_emulator/counters", timeout=30)
-                third = inst.sync()
+                third = timed_sync(inst, "converged", args.profile, profiles)
                 results.append(summary("converged", third, args.batch, emulator_total(crm.url)))
                 rss2 = peak_rss_mb()
         finally:
@@ -168,6 +191,8 @@ def main() -> None:
     print(
         f"peak RSS: {rss0:.0f} MB before, {rss1:.0f} MB after the initial sync, {rss2:.0f} MB at the end"
     )
+    for text in profiles:
+        print(text)
     for name, report in (("initial", first), ("incremental", second)):
         print(f"{name}: " + ", ".join(
             f"{dt.value} c→s {st.created_in_webshop}/{st.updated_in_webshop} "

@@ -19,7 +19,7 @@ from shopsync.engine.differ import Props, snapshot_after
 from shopsync.engine.model import WEBCRM, WEBSHOP, Batch, Item, other
 from shopsync.engine.policies import POLICIES
 from shopsync.engine.streams import STREAMS, parse_time, webcrm_updated
-from shopsync.store import repo
+from shopsync.store import deferred, repo
 from shopsync.store.models import InboxRecord, Link
 
 log = structlog.get_logger("shopsync.engine")
@@ -120,9 +120,7 @@ class Recorder:
 
     def discard(self, rows: Iterable[InboxRecord]) -> None:
         """Take rows whose work is done out of the inbox."""
-        for row in rows:
-            if row in self.ctx.session:
-                self.ctx.session.delete(row)
+        deferred.delete_inbox_rows(self.ctx.session, rows)
 
     # ---------------------------------------------------------------------- links
     def expect(self, dt: Datatype, items: Iterable[Item]) -> None:

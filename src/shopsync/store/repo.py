@@ -27,6 +27,7 @@ from sqlalchemy import (
 )  # fmt: skip
 from sqlalchemy.orm import Session, aliased
 
+from shopsync.store import deferred
 from shopsync.store.models import (
     Base,
     Cursor,
@@ -253,13 +254,21 @@ def put_snapshot(
         s.add(snap)
         _pending_snapshots(s)[id(link)] = snap  # a later get() must find it before a flush
     else:
-        snap.props = props
-        snap.webcrm_fp, snap.webshop_fp = c_fp, s_fp
-        snap.webcrm_updated_at = webcrm_updated_at or snap.webcrm_updated_at
-        snap.webshop_updated_at = webshop_updated_at or snap.webshop_updated_at
-        snap.webshop_version = webshop_version or snap.webshop_version
-        snap.updated_at = t
-    link.updated_at = t
+        values = {
+            "props": props,
+            "webcrm_updated_at": webcrm_updated_at or snap.webcrm_updated_at,
+            "webshop_updated_at": webshop_updated_at or snap.webshop_updated_at,
+            "webshop_version": webshop_version or snap.webshop_version,
+            "webcrm_fp": c_fp,
+            "webshop_fp": s_fp,
+            "updated_at": t,
+        }
+        if deferred.is_loaded(s, snap):
+            deferred.update_snapshot(s, snap, values)
+        else:
+            for name, value in values.items():
+                setattr(snap, name, value)
+    deferred.touch_link(s, link, t)
 
 
 # ----------------------------------------------------------------------------- inbox
