@@ -180,3 +180,31 @@ def test_unchanged_is_decided_by_fingerprint_and_without_one_value_by_value(
     # A real change is still seen, however it is decided.
     env.crm_update("Organisation", ids[0], OrganisationCity="Kolding")
     assert env.sync().stats[Datatype.customers].updated_in_webshop == 1
+
+
+def test_a_webshop_order_read_back_with_its_lines_unchanged_is_dropped_before_staging(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Our own order create read back from the shop's change feed (its lines inside it,
+    exactly the linked ones with their agreed values) costs no inbox row and no line
+    reconciliation; an order whose line was edited, added or removed in the shop still
+    goes the full way."""
+    opp_id, first, _second, order_id = order_with_two_lines(env)
+    staged = count_staged_pages(monkeypatch)
+    report = env.sync()  # the shop's change feed returns the order we created
+    assert report.writes == 0 and report.stats[Datatype.orders].unchanged >= 1
+    assert [(dt, n) for dt, system, n in staged if system == "webshop"] == [], staged
+    with env.inst.session() as s:
+        assert repo.inbox_record_ids(s, L.value, "webshop") == []
+    lines = env.shop_get("orders", order_id)["lines"]
+    line_1 = env.link(L, webcrm=first).webshop_id
+    edited = [{**x, "quantity": "5"} if x["id"] == line_1 else x for x in lines]
+    env.shop_update("orders", order_id, lines=edited)
+    assert env.sync().stats[L].updated_in_webcrm == 1
+    assert env.crm_get("QuotationLine", first)["QuotationLineQuantity"] == 5
+    env.sync()  # the echo of that line write
+    lines = env.shop_get("orders", order_id)["lines"]
+    env.shop_update("orders", order_id, lines=[x for x in lines if x["id"] != line_1])
+    assert env.sync().stats[L].deleted == 1
+    assert first not in [x["QuotationLineId"] for x in env.crm_all("QuotationLine")]
+    assert env.link(Datatype.orders, webcrm=opp_id).webshop_id == order_id

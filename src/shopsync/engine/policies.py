@@ -91,9 +91,6 @@ class OrderPolicy(Policy):
     datatype = Datatype.orders
     children = Datatype.order_lines
 
-    def fast_path(self, system: str) -> bool:
-        return system == WEBCRM  # a webshop order's lines travel inside it
-
     def refuses_create(self, config: Config, system: str, data: Mapping[str, Any]) -> str | None:
         selective = system == WEBCRM and config.selective.only_won_opportunities
         if selective and not is_won(config, data):

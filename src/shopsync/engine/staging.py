@@ -173,6 +173,7 @@ class Stager:
                     staged = repo.inbox_get(ctx.session, lines.value, WEBCRM, link.webcrm_id)
                     if link.webcrm_id not in present and (staged is None or staged.deleted):
                         self.stage_deleted(lines, WEBCRM, link.webcrm_id, opp_id)
+            ctx.commit()  # the session does not autoflush: the deletions must be seen
 
     def stage_deleted(self, dt: Datatype, system: str, rid: str, parent: str | None) -> None:
         repo.stage(

@@ -5,6 +5,11 @@ A record of an active link whose mapped values are the ones both sides last agre
 nothing to sync. It is decided here, a page at a time, before any inbox row or other
 ORM object is built: first by the fingerprint stored with each snapshot (no JSON
 decoded), then, for the records without a matching one, value by value.
+
+A webshop order carries its lines: it is unchanged only when its own values are and
+its lines are exactly its linked lines, each with its snapshot's fingerprint (the echo
+of an order we created or wrote). Anything else (a line added, removed or edited, a
+line without a fingerprint) takes the full path, where the lines are reconciled.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from typing import Any
 
 from shopsync.config.model import Datatype
 from shopsync.engine.context import RunContext
-from shopsync.engine.model import WEBCRM
+from shopsync.engine.model import WEBCRM, WEBSHOP
 from shopsync.engine.policies import POLICIES
 from shopsync.store import repo
 
@@ -34,8 +39,9 @@ def without_unchanged(
     whose mapped values hash to it is unchanged (no JSON decoded). The rest (no
     fingerprint yet, or a different one) are compared value by value with the
     snapshot's props. Kept: records with a row waiting in the inbox (the newer
-    version must replace it), deletions, and datatypes whose policy has no fast
-    path (webshop orders: their lines travel inside them).
+    version must replace it), deletions, datatypes whose policy has no fast path
+    (webshop lines: they travel inside their order), and webshop orders whose lines
+    are not exactly their linked, unchanged lines (:func:`_children_unchanged`).
     """
     if not POLICIES[dt].fast_path(system):
         return page
@@ -62,8 +68,37 @@ def without_unchanged(
             compare[i] = values
     if compare:
         dropped |= _same_as_snapshot(ctx, dt, system, page, compare)
+    children = POLICIES[dt].children
+    if children is not None and system == WEBSHOP and dropped:
+        dropped = _children_unchanged(ctx, children, page, dropped)
     ctx.report.stats[dt].unchanged += len(dropped)
     return [entry for i, entry in enumerate(page) if i not in dropped]
+
+
+def _children_unchanged(
+    ctx: RunContext, children: Datatype, page: list[Staged], candidates: set[int]
+) -> set[int]:
+    """Of the ``candidates`` (page indexes of webshop records whose own values are
+    unchanged), those whose ``lines`` are exactly their linked lines, unchanged."""
+    agreed = repo.line_fingerprints_of_orders(ctx.session, [page[i][0] for i in candidates])
+    values_of = ctx.maps[children].webshop_values
+    same: set[int] = set()
+    for i in candidates:
+        rid, _, data, _ = page[i]
+        linked = agreed.get(rid, {})
+        lines = (data or {}).get("lines")
+        if not isinstance(lines, list) or not all(isinstance(line, dict) for line in lines):
+            continue
+        ids = [str(line.get("id")) for line in lines]
+        if len(set(ids)) != len(ids) or set(ids) != set(linked):
+            continue
+        try:
+            fps = [repo.values_fingerprint(values_of(line)) for line in lines]
+        except Exception:  # unreadable for the mapping: the full path reports it
+            continue
+        if all(linked[line_id] == fp for line_id, fp in zip(ids, fps, strict=True)):
+            same.add(i)
+    return same
 
 
 def _same_as_snapshot(

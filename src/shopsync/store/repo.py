@@ -406,6 +406,33 @@ def agreed_fingerprints(
     return {str(rid): value for rid, value in _snapshot_column(s, datatype, system, ids, fp)}
 
 
+def line_fingerprints_of_orders(
+    s: Session, webshop_order_ids: Sequence[str]
+) -> dict[str, dict[str, str | None]]:
+    """Per webshop order id on an active link: its active line links' webshop ids →
+    each line snapshot's webshop fingerprint (None when it has none), in one Core query
+    per 500 orders."""
+    parent = aliased(Link)
+    found: dict[str, dict[str, str | None]] = {}
+    for start in range(0, len(webshop_order_ids), 500):
+        chunk = list(webshop_order_ids[start : start + 500])
+        rows = s.execute(
+            select(parent.webshop_id, Link.webshop_id, Snapshot.webshop_fp)
+            .join(parent, Link.parent_id == parent.id)
+            .outerjoin(Snapshot, Snapshot.link_id == Link.id)
+            .where(
+                parent.datatype == "orders",
+                parent.state == "active",
+                parent.webshop_id.in_(chunk),
+                Link.datatype == "order_lines",
+                Link.state == "active",
+            )
+        )
+        for order_id, line_id, fp in rows:
+            found.setdefault(str(order_id), {})[str(line_id)] = fp
+    return found
+
+
 def inbox_ids_among(s: Session, datatype: str, system: str, ids: Sequence[str]) -> set[str]:
     """Which of ``ids`` have a row in the inbox (one query)."""
     if not ids:
