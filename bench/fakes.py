@@ -48,7 +48,7 @@ from typing import Any
 
 import orjson
 
-from shopsync.connectors.webcrm.client import UpsertResult
+from shopsync.connectors.webcrm.client import UpsertResult, overlap_start
 from shopsync.connectors.webcrm.fieldspec import EntitySpec
 from shopsync.connectors.webcrm.queries import entity_spec
 from shopsync.connectors.webshop.client import (
@@ -216,11 +216,11 @@ class FakeWebcrm:
         return [rid for stamp, rid in sorted((s, r) for r, s in stamps.items() if s >= floor)]
 
     def iter_updated_since(
-        self, entity: str, since: datetime | None
+        self, entity: str, since: datetime | None, *, settled: datetime | None = None
     ) -> Iterator[list[dict[str, Any]]]:
         table = self._table(entity)
         self.busy.start()
-        ids = self._since(table, table.updated, since - self.overlap if since else None)
+        ids = self._since(table, table.updated, overlap_start(since, self.overlap, settled))
         self.busy.stop()
         yield from self._pages("GET /Queries", table, ids)
 

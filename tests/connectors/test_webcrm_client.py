@@ -421,3 +421,17 @@ def test_parse_timestamp() -> None:
     assert parse_timestamp("2026-05-01T10:00:00.123456Z") == expected
     assert parse_timestamp("2026-05-01T10:00:00.1234567") == expected
     assert parse_timestamp("2026-05-01T12:00:00.123456+02:00") == expected
+
+
+def test_overlap_start_is_bounded_by_settled_and_never_passes_since() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from shopsync.connectors.webcrm.client import overlap_start
+
+    t = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    five = timedelta(seconds=5)
+    assert overlap_start(None, five, t) is None
+    assert overlap_start(t, five, None) == t - five
+    assert overlap_start(t, five, t - timedelta(seconds=60)) == t - five  # not settled yet
+    assert overlap_start(t, five, t - timedelta(seconds=2)) == t - timedelta(seconds=2)
+    assert overlap_start(t, five, t + timedelta(hours=1)) == t  # never past the cursor

@@ -3,6 +3,7 @@ schedule, and a line deleted with an edit of its opportunity seen at once."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -208,3 +209,30 @@ def test_a_webshop_order_read_back_with_its_lines_unchanged_is_dropped_before_st
     assert env.sync().stats[L].deleted == 1
     assert first not in [x["QuotationLineId"] for x in env.crm_all("QuotationLine")]
     assert env.link(Datatype.orders, webcrm=opp_id).webshop_id == order_id
+
+
+def test_the_read_overlap_does_not_re_read_a_burst_of_writes_long_settled(env: Env) -> None:
+    """A cursor left behind by a burst of writes costs one short page per run once the
+    burst is older than twice the overlap when a run begins; a record edited later is
+    still read, and so is one whose change time lies inside the window of a run that
+    began too soon for it to have settled."""
+    from shopsync.config.model import WebcrmConfig
+
+    webcrm = env.inst.config.webcrm.model_dump()
+    env.reconfigure(webcrm=WebcrmConfig(**{**webcrm, "overlap_seconds": 0.4}))
+    ids = orgs(env, "Skur", "DK4200000", 6)
+    env.sync()
+    env.sync()  # the echo of the creates
+    customers = Datatype.customers
+    soon = env.sync()  # within 0.8 s of the burst: the overlap window is read again
+    assert soon.stats[customers].received_webcrm >= 6
+    time.sleep(1.0)
+    env.sync()  # began after the burst settled: from now on the window starts at it
+    settled = env.sync()
+    assert settled.writes == 0
+    assert settled.stats[customers].received_webcrm <= 1, settled.stats[customers]
+    env.crm_update("Organisation", ids[2], OrganisationCity="Silkeborg")
+    report = env.sync()
+    assert report.stats[customers].updated_in_webshop == 1
+    shop_id = env.link(customers, webcrm=ids[2]).webshop_id
+    assert "Silkeborg" in str(env.shop_get("customers", shop_id))

@@ -28,7 +28,7 @@ class WebcrmPort(Protocol):
     def iter_all(self, entity: str) -> Iterator[list[dict[str, Any]]]: ...
 
     def iter_updated_since(
-        self, entity: str, since: datetime | None
+        self, entity: str, since: datetime | None, *, settled: datetime | None = None
     ) -> Iterator[list[dict[str, Any]]]: ...
 
     def iter_created_since(

@@ -34,6 +34,9 @@ log = structlog.get_logger("shopsync.engine")
 
 SWEEP_META = "sweep:"
 """State-database meta key prefix: the time of each datatype's last delete sweep."""
+SETTLED_META = "settled:"
+"""Meta key prefix (``settled:<datatype>:webcrm``): a time before which every webCRM
+write had committed when the last incremental read began (:class:`Cursor`)."""
 LINES_QUERY_CHUNK = 200
 """Opportunities whose lines one ``/Queries`` request asks for between sweeps."""
 
@@ -44,17 +47,29 @@ class Cursor:
 
     ``start`` is where this run reads from (None: everything), ``last`` the newest
     change time seen so far; :meth:`save` stores ``last`` (after the page it covers).
+
+    ``settled`` bounds webCRM's read overlap: the run that saved the cursor began
+    reading at its ``ctx.now``, so every write older than that, less the overlap (how
+    late a write may commit) and as much again for the clocks' skew, was there to be
+    read. A cursor left behind by a burst of writes long ago then costs one page per
+    run instead of the burst's last ``overlap_seconds`` read again each time.
     """
 
     datatype: Datatype
     system: str
     start: datetime | None
     last: datetime | None
+    settled: datetime | None = None
 
     @classmethod
     def load(cls, ctx: RunContext, dt: Datatype, system: str, *, full: bool) -> Cursor:
         start = None if full else parse_time(repo.get_cursor(ctx.session, dt.value, system))
-        return cls(dt, system, start, start)
+        settled = parse_time(repo.get_meta(ctx.session, cls._settled_key(dt, system)))
+        return cls(dt, system, start, start, settled)
+
+    @staticmethod
+    def _settled_key(dt: Datatype, system: str) -> str:
+        return f"{SETTLED_META}{dt.value}:{system}"
 
     def advance(self, updated: datetime | None) -> None:
         if updated is not None and (self.last is None or updated > self.last):
@@ -68,6 +83,10 @@ class Cursor:
     def save(self, ctx: RunContext) -> None:
         value = format_time(self.last) if self.last else None
         repo.set_cursor(ctx.session, self.datatype.value, self.system, value)
+        if self.system == WEBCRM:
+            margin = 2 * timedelta(seconds=ctx.config.webcrm.overlap_seconds)
+            settled = format_time(ctx.now - margin)
+            repo.set_meta(ctx.session, self._settled_key(self.datatype, self.system), settled)
 
 
 class Stager:
@@ -91,7 +110,10 @@ class Stager:
             self.sweep(dt, cursor)
             return
         stats = ctx.report.stats[dt]
-        for page in ctx.webcrm.iter_updated_since(stream.webcrm_entity, cursor.start):
+        pages = ctx.webcrm.iter_updated_since(
+            stream.webcrm_entity, cursor.start, settled=cursor.settled
+        )
+        for page in pages:
             stats.received_webcrm += len(page)
             for rec in page:
                 rid = webcrm_id(stream, rec)

@@ -71,6 +71,22 @@ MAX_429_WAITS = 100
 
 
 # --------------------------------------------------------------------------- errors
+
+
+def overlap_start(
+    since: datetime | None, overlap: timedelta, settled: datetime | None
+) -> datetime | None:
+    """Where an incremental read starts: ``overlap`` before ``since``, but not below
+    ``settled`` (every write before it had committed when the last read began), and
+    never after ``since`` itself."""
+    if since is None:
+        return None
+    lower = since - overlap
+    if settled is not None:
+        lower = max(lower, min(since, settled))
+    return lower
+
+
 class WebcrmError(Exception):
     """Any failure talking to webCRM; ``str()`` never contains a token."""
 
@@ -584,9 +600,16 @@ class WebcrmClient:
         entity: str,
         since: datetime | None,
         *,
+        settled: datetime | None = None,
         already_seen: Container[tuple[int, str]] | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
         """Rows changed at or after ``since`` minus the overlap window, oldest first.
+
+        The overlap re-reads rows whose write may have committed after the last read
+        saw the newest one. ``settled`` (when the caller knows it) is a time before
+        which every write had committed when that read began: the overlap need not
+        reach below it, so a cursor left behind by a burst of writes long ago costs one
+        page, not the burst's last ``overlap_seconds`` again on every run.
 
         Ordered by ``(UpdatedAt, Id)`` and paged by keyset (see
         :func:`~shopsync.connectors.webcrm.queries.updated_since_script`), one
@@ -597,7 +620,7 @@ class WebcrmClient:
         never yielded.
         """
         spec = entity_spec(entity)
-        lower = since - self.overlap if since is not None else None
+        lower = overlap_start(since, self.overlap, settled)
         yield from self._keyset(entity, spec.updated_at_field, lower, already_seen)
 
     def iter_created_since(self, entity: str, since: datetime) -> Iterator[list[dict[str, Any]]]:
