@@ -85,6 +85,7 @@ class Planner:
         item = Item(dt, system, link=link, created_by=link.created_by)
         self._set_rows(item, row, other_row)
         item.snapshot = snap.props if snap is not None else None
+        item.snapshot_row = snap
         if snap is not None and item.s_raw is None:
             item.if_match = snap.webshop_version
         self.plan_update(dt, item, batch)

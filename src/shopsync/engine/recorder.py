@@ -220,7 +220,7 @@ class Recorder:
             self.ctx.session, link, props,
             webcrm_updated(STREAMS[dt], item.c_raw) if item.c_raw else None,
             parse_time(s_now.get("updated_at")) if s_now else None,
-            version if isinstance(version, int) else None,
+            version if isinstance(version, int) else None, known=item.snapshot_row,
         )  # fmt: skip
 
     def _release(self, dt: Datatype, item: Item) -> None:

@@ -235,8 +235,12 @@ def put_snapshot(
     webcrm_updated_at: datetime | None,
     webshop_updated_at: datetime | None,
     webshop_version: int | None,
+    *,
+    known: Snapshot | None = None,
 ) -> None:
-    snap = get_snapshot(s, link)
+    """Store the values both sides now agree on; ``known`` is the link's snapshot as
+    loaded earlier in the run (saves looking it up again)."""
+    snap = known if known is not None and known.link_id == link.id else get_snapshot(s, link)
     t = now()
     c_fp = values_fingerprint(side_values(props, "c"))
     s_fp = values_fingerprint(side_values(props, "s"))
