@@ -34,6 +34,10 @@ class Decision:
     to_webcrm: set[str] = field(default_factory=set)
     conflicts: dict[str, str] = field(default_factory=dict)
     """Property → which side won a both-sides change (``webcrm``/``webshop``)."""
+    c_values: Mapping[str, Any] | None = None
+    """The webCRM record's normalized values as decided (``LinkMapping.webcrm_values``),
+    for :func:`snapshot_after` to reuse when that record is what it keeps."""
+    s_values: Mapping[str, Any] | None = None
 
 
 def is_empty(value: Any) -> bool:
@@ -86,10 +90,12 @@ def decide(
     passed as None and counts as unchanged.
     """
     d = Decision()
+    c_vals = d.c_values = mapping.webcrm_values(c.raw) if c is not None else None
+    s_vals = d.s_values = mapping.webshop_values(s.raw) if s is not None else None
     for f in mapping.fields:
         snap = snapshot.get(f.name) if snapshot is not None else None
-        cv = f.webcrm_value(c.raw) if (c is not None and f.webcrm) else None
-        sv = f.webshop_value(s.raw) if s is not None else None
+        cv = c_vals[f.name] if (c_vals is not None and f.webcrm) else None
+        sv = s_vals[f.name] if s_vals is not None else None
         if snap is None:
             # Onboarding merge, or a property added to the mapping since the last sync.
             _first(d, f, c, s, cv, sv, ctx, known=snapshot is not None)
@@ -205,18 +211,31 @@ def snapshot_after(
     c_raw: Mapping[str, Any] | None,
     s_raw: Mapping[str, Any] | None,
     c_sent: Mapping[str, Any] | None = None,
+    *,
+    c_values: Mapping[str, Any] | None = None,
+    s_values: Mapping[str, Any] | None = None,
 ) -> Props:
     """The agreed state after a sync: each side's value as it now stands.
 
     ``c_raw`` is the webCRM record as read (None when it was not read this run) and
     ``c_sent`` what was written to it; ``s_raw`` is the webshop record as it now stands
     (the write's answer, or as read). A side that was not read keeps its previous
-    snapshot values, except for what was written to it.
+    snapshot values, except for what was written to it. ``c_values``/``s_values`` are
+    ``c_raw``'s/``s_raw``'s values when the caller has them already (:class:`Decision`);
+    ``c_values`` is used only when nothing was sent to webCRM.
     """
     props: Props = {}
     sent = dict(c_sent or {})
-    c_vals = mapping.webcrm_values({**c_raw, **sent}) if c_raw is not None else {}
-    s_vals = mapping.webshop_values(s_raw) if s_raw is not None else {}
+    c_vals: Mapping[str, Any] = {}
+    if c_raw is not None:
+        c_vals = (
+            c_values
+            if c_values is not None and not sent
+            else mapping.webcrm_values({**c_raw, **sent})
+        )
+    s_vals: Mapping[str, Any] = {}
+    if s_raw is not None:
+        s_vals = s_values if s_values is not None else mapping.webshop_values(s_raw)
     for f in mapping.fields:
         prev = (previous or {}).get(f.name, {})
         entry: dict[str, Any] = {}

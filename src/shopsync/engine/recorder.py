@@ -214,7 +214,12 @@ class Recorder:
     def _snapshot(self, dt: Datatype, item: Item, link: Link) -> None:
         s_now = item.s_after if item.s_after is not None else item.s_raw
         c_raw = {} if item.crm_create else item.c_raw  # a new record holds what was sent
-        props = snapshot_after(self.ctx.maps[dt], item.snapshot, c_raw, s_now, item.crm_sent)
+        d = item.decision
+        props = snapshot_after(
+            self.ctx.maps[dt], item.snapshot, c_raw, s_now, item.crm_sent,
+            c_values=d.c_values if d is not None and item.crm_body is None else None,
+            s_values=d.s_values if d is not None and item.s_after is None else None,
+        )  # fmt: skip
         version = s_now.get("version") if s_now else None
         repo.put_snapshot(
             self.ctx.session, link, props,
