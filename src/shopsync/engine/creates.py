@@ -112,7 +112,9 @@ class Creates:
             if parent is None or source is None:
                 return  # its order is not linked yet: resolved again next time
             if repo.link_by_webshop(ctx.session, dt.value, shop_id) is None:
-                self.recorder.link_line(parent, crm_id, shop_id, WEBSHOP, record, source, sent)
+                self.recorder.lines.link_line(
+                    parent, crm_id, shop_id, WEBSHOP, record, source, sent
+                )
         elif repo.link_by_webshop(ctx.session, dt.value, shop_id) is None:
             link = repo.add_link(ctx.session, dt.value, crm_id, shop_id, WEBSHOP, flush=True)
             props = snapshot_after(ctx.maps[dt], None, {}, source, sent)

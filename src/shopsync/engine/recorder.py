@@ -2,7 +2,8 @@
 
 Links (through the binder's tables), snapshots of the agreed values, rule-9 counts
 (:meth:`RunContext.wrote`), put-aside entries and waiting reasons, and the inbox rows
-that leave once their work is recorded. A dry run records nothing
+that leave once their work is recorded. Single order lines are recorded by
+:class:`~shopsync.engine.lines.recording.LineRecorder` (``Recorder.lines``). A dry run records nothing
 (:class:`DryRecorder`): its rows only leave the batch.
 """
 
@@ -15,7 +16,8 @@ import structlog
 
 from shopsync.config.model import Datatype
 from shopsync.engine.context import RunContext
-from shopsync.engine.differ import Props, snapshot_after
+from shopsync.engine.differ import snapshot_after
+from shopsync.engine.lines.recording import LineRecorder
 from shopsync.engine.model import WEBCRM, WEBSHOP, Batch, Item, other
 from shopsync.engine.policies import POLICIES
 from shopsync.engine.streams import STREAMS, parse_time, webcrm_updated
@@ -24,17 +26,14 @@ from shopsync.store.models import InboxRecord, Link
 
 log = structlog.get_logger("shopsync.engine")
 
-NewLine = tuple[dict[str, Any], dict[str, Any], int]
-"""``(webshop line, body sent to webCRM, new QuotationLineId)`` of a new opportunity."""
-
 
 class Recorder:
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
         self.aside_seen: set[tuple[str, str, str]] = set()
         """(datatype, system, id) with a put-aside entry, seen while planning this run."""
-        self.new_lines: dict[int, list[NewLine]] = {}
-        """id() of an order item → the lines created in webCRM for its new opportunity."""
+        self.lines = LineRecorder(ctx)
+        """Links, snapshots and put-aside entries of single order lines."""
         self._linked_now: set[tuple[str, str, str]] = set()
         """(datatype, system, id) linked in this run, not yet flushed to the database."""
         self._checked: dict[tuple[str, str], set[str]] = {}
@@ -77,35 +76,6 @@ class Recorder:
         batch = Batch()
         self.put_aside(item, reason, batch, retry=retry)
         self.discard(batch.done_rows)
-
-    def put_aside_line(
-        self,
-        system: str,
-        rid: str,
-        reason: str,
-        data: Mapping[str, Any] | None,
-        *,
-        target: str | None = None,
-    ) -> None:
-        """Put one order line aside (rule 7): its order and the other lines go on.
-
-        Lines are fingerprinted as read (their raw JSON), records by mapped values.
-        ``target`` also writes a plan line for it.
-        """
-        ctx, lines = self.ctx, Datatype.order_lines
-        repo.put_aside(
-            ctx.session, lines.value, system, rid, reason,
-            repo.fingerprint(data), dict(data) if data is not None else None,
-        )  # fmt: skip
-        ctx.report.stats[lines].put_aside += 1
-        if target is not None:
-            ctx.plan(
-                lines, "put-aside", target, f"{system}:{rid}", reason, data=data, system=system
-            )
-
-    def line_still_aside(self, system: str, rid: str, data: Mapping[str, Any] | None) -> bool:
-        entry = repo.get_put_aside(self.ctx.session, Datatype.order_lines.value, system, rid)
-        return entry is not None and entry.fingerprint == repo.fingerprint(data)
 
     def wait(self, batch: Batch, row: InboxRecord, reason: str) -> None:
         """The row stays in the inbox, with why (``status`` and ``check`` show it)."""
@@ -250,7 +220,7 @@ class Recorder:
         its lines as they were agreed: a shop edit of them since would have moved the
         order in the change feed (and failed our ``If-Match``), so it is read next time.
         """
-        self.link_travelled_lines(item, link)
+        self.lines.link_travelled_lines(item, link)
         s_now = item.s_after if item.s_after is not None else item.s_raw
         changed = item.s_row is not None or new
         if (
@@ -266,63 +236,6 @@ class Recorder:
                 self.ctx.session, Datatype.order_lines.value, WEBSHOP, item.shop_id,
                 updated_at=None, data=None, parent_id=item.crm_id,
             )  # fmt: skip
-
-    def link_travelled_lines(self, item: Item, link: Link) -> None:
-        """Link the lines created together with an order, on either side."""
-        ctx, lines = self.ctx, Datatype.order_lines
-        if item.shop_create and item.s_after is not None and item.crm_lines is not None:
-            shop_lines = item.s_after.get("lines") or []
-            for crm_line, shop_line in zip(item.crm_lines, shop_lines, strict=False):
-                self.link_line(
-                    link, str(crm_line["QuotationLineId"]), str(shop_line["id"]), WEBCRM,
-                    crm_line, shop_line, {}, known_new=True,
-                )  # fmt: skip
-            self.discard(item.line_rows)
-            ctx.wrote(lines, WEBSHOP, "created", len(shop_lines))
-        for shop_line, sent, new_id in self.new_lines.pop(id(item), []):
-            ctx.intent_spent(lines, WEBSHOP, str(shop_line["id"]))
-            self.link_line(
-                link, str(new_id), str(shop_line["id"]), WEBSHOP,
-                {**sent, "QuotationLineId": new_id}, shop_line, sent, known_new=True,
-            )  # fmt: skip
-            ctx.wrote(lines, WEBCRM, "created")
-
-    def link_line(
-        self,
-        parent: Link,
-        crm_id: str,
-        shop_id: str,
-        created_by: str,
-        c_raw: Mapping[str, Any] | None,
-        s_raw: Mapping[str, Any] | None,
-        sent: Mapping[str, Any],
-        previous: Props | None = None,
-        *,
-        known_new: bool = False,
-    ) -> Link:
-        """Link a line pair and store its snapshot; ``known_new`` skips the lookup and
-        leaves the INSERTs for the next flush (a created order's lines come in bulk)."""
-        ctx, lines = self.ctx, Datatype.order_lines
-        link = None if known_new else repo.link_by_webcrm(ctx.session, lines.value, crm_id)
-        if link is None:
-            link = repo.add_link(
-                ctx.session, lines.value, crm_id, shop_id, created_by,
-                parent=parent, flush=not known_new,
-            )  # fmt: skip
-        props = snapshot_after(ctx.maps[lines], previous, c_raw, s_raw, sent)
-        repo.put_snapshot(ctx.session, link, props, None, None, None)
-        return link
-
-    def line_snapshot(
-        self,
-        link: Link,
-        previous: Props | None,
-        c_raw: Mapping[str, Any] | None,
-        s_raw: Mapping[str, Any] | None,
-        sent: Mapping[str, Any],
-    ) -> None:
-        props = snapshot_after(self.ctx.maps[Datatype.order_lines], previous, c_raw, s_raw, sent)
-        repo.put_snapshot(self.ctx.session, link, props, None, None, None)
 
 
 class DryRecorder(Recorder):

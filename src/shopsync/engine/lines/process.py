@@ -44,7 +44,7 @@ class LineProcessor:
     def process(self) -> None:
         """Per linked order with staged lines or a changed order, reconcile its lines."""
         ctx = self.ctx
-        self.recorder.new_lines.clear()
+        self.recorder.lines.new_lines.clear()
         pairs = self._orders_due()
         ctx.commit()
         for n, (order_link, shop_raw) in enumerate(

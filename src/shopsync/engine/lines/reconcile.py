@@ -90,7 +90,7 @@ class OrderLines:
             link = self.links.get(row.record_id)
             if row.deleted:
                 self._deleted_in_webcrm(row, link)
-            elif self.recorder.line_still_aside(WEBCRM, row.record_id, row.data):
+            elif self.recorder.lines.line_still_aside(WEBCRM, row.record_id, row.data):
                 self.p.done_rows.append(row)  # put aside and unchanged: not retried (rule 7)
             elif link is not None:
                 self._linked_row(row, link)
@@ -150,7 +150,7 @@ class OrderLines:
                     self.stats.unchanged += 1
                 p.snapshots.append((link, prev, row.data, link.webshop_id))
         except MappingError as exc:
-            self.recorder.put_aside_line(WEBCRM, row.record_id, str(exc), row.data)
+            self.recorder.lines.put_aside_line(WEBCRM, row.record_id, str(exc), row.data)
 
     def _new_in_webcrm(self, rows: Sequence[InboxRecord]) -> None:
         """webCRM lines not linked yet: each pairs with an unlinked webshop line by
@@ -169,7 +169,7 @@ class OrderLines:
 
     def _merge(self, row: InboxRecord, match: Line) -> None:
         self.p.handled.add(str(match["id"]))
-        self.links[row.record_id] = self.recorder.link_line(
+        self.links[row.record_id] = self.recorder.lines.link_line(
             self.order_link, row.record_id, str(match["id"]), "merge", row.data, match, {}
         )
         self.stats.linked_by_merge += 1
@@ -179,7 +179,7 @@ class OrderLines:
         try:
             new_line = self.mapping.to_webshop(row.data, self.ctx.binder)
         except MappingError as exc:
-            self.recorder.put_aside_line(WEBCRM, row.record_id, str(exc), row.data)
+            self.recorder.lines.put_aside_line(WEBCRM, row.record_id, str(exc), row.data)
             return
         p = self.p
         p.new_list.append(new_line)
@@ -214,7 +214,7 @@ class OrderLines:
         try:
             body = self.mapping.to_webcrm(s_line, ctx.binder, d.to_webcrm)
         except MappingError as exc:
-            self.recorder.put_aside_line(WEBSHOP, sid, str(exc), s_line)
+            self.recorder.lines.put_aside_line(WEBSHOP, sid, str(exc), s_line)
             return
         self.p.crm_updates.append((link, body, None, s_line))
 
@@ -224,12 +224,12 @@ class OrderLines:
         if left is not None:
             ctx.plan(LINES, "wait", "-", f"webshop:{sid}", may_still_land(left))
             return
-        if self.recorder.line_still_aside(WEBSHOP, sid, s_line):
+        if self.recorder.lines.line_still_aside(WEBSHOP, sid, s_line):
             return
         try:
             body = self.mapping.to_webcrm(s_line, ctx.binder)
         except MappingError as exc:
-            self.recorder.put_aside_line(WEBSHOP, sid, str(exc), s_line)
+            self.recorder.lines.put_aside_line(WEBSHOP, sid, str(exc), s_line)
             return
         body["QuotationLineOpportunityId"] = int(self.opp_id)
         if org_id is not None:

@@ -66,7 +66,7 @@ class Travel:
                 body_lines.append(line_map.to_webshop(rec, ctx.binder))
             except MappingError as exc:  # this line is put aside, the order goes (rule 7)
                 rid = str(rec["QuotationLineId"])
-                self.recorder.put_aside_line(WEBCRM, rid, str(exc), rec, target=WEBSHOP)
+                self.recorder.lines.put_aside_line(WEBCRM, rid, str(exc), rec, target=WEBSHOP)
                 continue
             item.crm_lines.append(rec)
         item.shop_body["lines"] = body_lines
@@ -83,7 +83,7 @@ class Travel:
         for index, texts in sorted(by_index.items()):
             rec = item.crm_lines[index]
             reason = "webshop refused: " + "; ".join(texts)
-            self.recorder.put_aside_line(
+            self.recorder.lines.put_aside_line(
                 WEBCRM, str(rec["QuotationLineId"]), reason, rec, target=WEBSHOP
             )
         keep = [i for i in range(len(item.crm_lines)) if i not in by_index]
@@ -129,14 +129,14 @@ class Travel:
         for r in results:
             if r.error is None and r.id is not None:
                 owner, line = owners[r.index]
-                self.recorder.new_lines.setdefault(id(owner), []).append(
+                self.recorder.lines.new_lines.setdefault(id(owner), []).append(
                     (line, records[r.index], r.id)
                 )
         for r in results:
             if r.error is not None:
                 line = owners[r.index][1]
                 self.creates.refused(LINES, [str(line.get("id"))])
-                self.recorder.put_aside_line(
+                self.recorder.lines.put_aside_line(
                     WEBSHOP, str(line.get("id")), f"webCRM refused: {r.error}", line
                 )
 

@@ -67,7 +67,9 @@ class OrderLineWrites(OrderLines):
             target = p.new_list[index]
             row, before = p.changed_by.pop(id(target))
             reason = "webshop refused: " + "; ".join(texts)
-            self.recorder.put_aside_line(WEBCRM, row.record_id, reason, row.data, target=WEBSHOP)
+            self.recorder.lines.put_aside_line(
+                WEBCRM, row.record_id, reason, row.data, target=WEBSHOP
+            )
             if before is None:
                 dropped.add(id(target))
             else:
@@ -83,7 +85,7 @@ class OrderLineWrites(OrderLines):
         """The shop refused the order's lines for a reason no line alone explains."""
         for row in self.p.done_rows:
             if row.data is not None:
-                self.recorder.put_aside_line(
+                self.recorder.lines.put_aside_line(
                     WEBCRM, row.record_id, f"webshop refused: {exc}", row.data
                 )
         self.recorder.discard(self.p.done_rows)
@@ -102,7 +104,7 @@ class OrderLineWrites(OrderLines):
         now_lines = shop_now.get("lines") or []
         fresh = [x for x in now_lines if str(x.get("id")) not in self.by_shop]
         for (crm_raw, _sent), shop_line in zip(p.appended, fresh, strict=False):
-            self.recorder.link_line(
+            self.recorder.lines.link_line(
                 self.order_link, str(crm_raw["QuotationLineId"]), str(shop_line["id"]),
                 WEBCRM, crm_raw, shop_line, {},
             )  # fmt: skip
@@ -135,7 +137,7 @@ class OrderLineWrites(OrderLines):
         for link, prev, c_raw, sid in self.p.snapshots:
             s_line = self.now_by_id.get(sid)
             if s_line is not None:
-                self.recorder.line_snapshot(link, prev, c_raw, s_line, {})
+                self.recorder.lines.line_snapshot(link, prev, c_raw, s_line, {})
         self.recorder.discard(self.p.done_rows)
         self.reconciled()
 
@@ -144,11 +146,11 @@ class OrderLineWrites(OrderLines):
     ) -> None:
         if r.error is not None:
             reason = f"webCRM refused: {r.error}"
-            self.recorder.put_aside_line(WEBSHOP, link.webshop_id, reason, s_line)
+            self.recorder.lines.put_aside_line(WEBSHOP, link.webshop_id, reason, s_line)
             return
         snap = repo.get_snapshot(self.ctx.session, link)
         now = self.now_by_id.get(link.webshop_id, s_line)
-        self.recorder.line_snapshot(link, snap.props if snap else None, c_raw, now, body)
+        self.recorder.lines.line_snapshot(link, snap.props if snap else None, c_raw, now, body)
         self.ctx.wrote(LINES, WEBCRM, "updated")
         self.ctx.plan(LINES, "update", WEBCRM, link.webcrm_id, ", ".join(sorted(body)))
 
@@ -156,10 +158,10 @@ class OrderLineWrites(OrderLines):
         sid = str(s_line.get("id"))
         if r.error is not None or r.id is None:
             self.creates.refused(LINES, [sid])
-            self.recorder.put_aside_line(WEBSHOP, sid, f"webCRM refused: {r.error}", s_line)
+            self.recorder.lines.put_aside_line(WEBSHOP, sid, f"webCRM refused: {r.error}", s_line)
             return
         self.ctx.intent_spent(LINES, WEBSHOP, sid)
-        self.recorder.link_line(
+        self.recorder.lines.link_line(
             self.order_link, str(r.id), sid, WEBSHOP, {**body, "QuotationLineId": r.id},
             s_line, body,
         )  # fmt: skip
