@@ -492,13 +492,26 @@ def put_aside_ids(s: Session, datatype: str, system: str, ids: Sequence[str]) ->
 def replace_merge_keys(
     s: Session, datatype: str, system: str, keys: Mapping[str, Sequence[str]]
 ) -> None:
-    """Set the merge keys of many records at once: one DELETE and one multi-row INSERT
-    (Core statements, no ORM objects), whatever they held before."""
-    clear_merge_keys_many(s, datatype, system, list(keys))
+    """Set the merge keys of many records at once (Core statements, no ORM objects):
+    one SELECT of the keys they hold, then one DELETE and one multi-row INSERT for the
+    records whose keys changed (an edit of a phone number leaves a VAT number's key as
+    it was, and writes nothing here)."""
+    wanted = {
+        rid: list(dict.fromkeys(k[:512] for k in record_keys)) for rid, record_keys in keys.items()
+    }
+    held: dict[str, set[str]] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = list(wanted)[start : start + 500]
+        for rid, key in s.execute(
+            select(MergeKey.record_id, MergeKey.key).where(*_of(MergeKey, datatype, system, chunk))
+        ):
+            held.setdefault(rid, set()).add(key)
+    changed = {rid: ks for rid, ks in wanted.items() if set(ks) != held.get(rid, set())}
+    clear_merge_keys_many(s, datatype, system, [rid for rid in changed if rid in held])
     rows = [
-        {"datatype": datatype, "system": system, "record_id": rid, "key": key[:512]}
-        for rid, record_keys in keys.items()
-        for key in dict.fromkeys(record_keys)
+        {"datatype": datatype, "system": system, "record_id": rid, "key": key}
+        for rid, record_keys in changed.items()
+        for key in record_keys
     ]
     if rows:
         s.execute(insert(_table(MergeKey)), rows)  # the table's: a plain executemany
