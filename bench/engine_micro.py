@@ -44,6 +44,10 @@ each run, untimed, as autovacuum would between runs; the title says which was me
 quote) and prints its top functions by cumulative time, overall and shopsync's own;
 ``--profile-dir DIR`` also writes them as ``pstats`` files.
 
+``--statements`` counts the SQL statements each run sends to the state database (an
+``executemany`` counts once, with its rows beside it) and prints the most frequent
+ones per run: a statement sent once per record shows up with a count near ``read``.
+
 Run::
 
     .venv/bin/python bench/engine_micro.py                       # 20,000 customers + 20,000 products, both databases
@@ -64,6 +68,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -73,6 +78,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
+from sqlalchemy import event
 
 from fakes import FakeWebcrm, FakeWebshop, money
 from shopsync import logs
@@ -313,6 +319,8 @@ class Bench:
     analyze: bool = False
     """PostgreSQL: ``VACUUM ANALYZE`` the state database before each run (what autovacuum does
     on a server where it is on), not timed."""
+    statements: Counter[str] | None = None
+    """``--statements``: per statement (its first 90 characters) ``[sent, rows]``."""
     phases: list[Phase] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
@@ -323,12 +331,24 @@ class Bench:
                     "VACUUM ANALYZE"
                 )
         busy0 = self.crm.busy.seconds + self.shop.busy.seconds
+        sent: Counter[str] = Counter()
+        rows: Counter[str] = Counter()
+        if self.statements is not None:
+
+            def count(_c: Any, _cur: Any, stmt: str, params: Any, _ctx: Any, many: bool) -> None:
+                key = " ".join(stmt.split())[:90]
+                sent[key] += 1
+                rows[key] += len(params) if many else 1
+
+            event.listen(self.inst.db, "before_cursor_execute", count)
         profiler = cProfile.Profile() if self.profile else None
         if profiler is not None:
             profiler.enable()
         report = self.inst.sync(self.only)
         if profiler is not None:
             profiler.disable()
+        if self.statements is not None:
+            event.remove(self.inst.db, "before_cursor_execute", count)
         phase = Phase(
             name, report, self.crm.busy.seconds + self.shop.busy.seconds - busy0, peak_rss_mb()
         )
@@ -339,6 +359,12 @@ class Bench:
             print(f"of which shopsync's own functions (top {self.top}):", file=out)
             stats.print_stats("shopsync/", self.top)
             phase.profile = out.getvalue()
+        if self.statements is not None:
+            top = "\n".join(f"{n:7,} {rows[k]:9,}  {k}" for k, n in sent.most_common(self.top))
+            phase.profile = (phase.profile or "") + (
+                f"\nSQL statements: {sum(sent.values()):,} sent ({sum(rows.values()):,} rows)"
+                f"\n   sent      rows  statement\n{top}\n"
+            )
             if self.profile_dir is not None:
                 slug = "".join(c if c.isalnum() else "-" for c in name).strip("-")
                 stats.dump_stats(str(self.profile_dir / f"{len(self.phases) + 1}-{slug}.prof"))
@@ -379,7 +405,7 @@ def run_database(args: argparse.Namespace, state_url: str, data: Dataset) -> Ben
         profile_dir.mkdir(parents=True, exist_ok=True)
     bench = Bench(
         inst, crm, shop, datatypes, args.profile or profile_dir is not None,
-        args.profile_top, profile_dir, analyze,
+        args.profile_top, profile_dir, analyze, Counter() if args.statements else None,
     )  # fmt: skip
     print(f"  peak RSS with both fakes seeded: {peak_rss_mb():.0f} MB", flush=True)
     n_crm, n_shop = args.n // 2, args.n - args.n // 2
@@ -584,6 +610,7 @@ def main() -> None:
                          "autovacuum would on a server where it is on")  # fmt: skip
     ap.add_argument("--profile", action="store_true", help="cProfile each run (slower)")
     ap.add_argument("--profile-top", type=int, default=25, help="functions shown per profile")
+    ap.add_argument("--statements", action="store_true", help="count SQL statements per run")
     ap.add_argument("--profile-dir", type=Path,
                     help="also write each run's profile there (pstats files; implies --profile)")  # fmt: skip
     ap.add_argument("--seed", type=int, default=1)
