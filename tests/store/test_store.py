@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,23 +16,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from shopsync.locking import Busy, exclusive
 from shopsync.store import db, repo
 from shopsync.store.models import Base
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'state.sqlite'}"
-    else:
-        url = request.getfixturevalue("pg_url")
-    eng = db.make_engine(url)
-    db.upgrade(eng)
-    yield eng
-    eng.dispose()
-
-
-@pytest.fixture
-def sessions(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
 def test_upgrade_creates_every_table_and_is_idempotent(engine: Engine) -> None:

@@ -1,0 +1,70 @@
+"""Set-based writes of loaded rows (:mod:`shopsync.store.deferred`), on both databases:
+a pending update is in the database before the session's next statement, a rollback
+drops it, and inbox rows leave in one DELETE, added ones unadded."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from shopsync.store import deferred, repo
+from shopsync.store.models import InboxRecord, Link, Snapshot
+
+
+def _linked_with_snapshot(s: Session) -> Link:
+    link = repo.add_link(s, "customers", "1", "cus_1", "webcrm")
+    repo.put_snapshot(s, link, {"name": {"c": "A", "s": "A"}}, None, None, 1)
+    s.commit()
+    return link
+
+
+def test_an_update_is_in_the_database_before_the_next_statement(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions() as s:
+        link = _linked_with_snapshot(s)
+        snap = s.get(Snapshot, link.id)
+        assert snap is not None and deferred.is_loaded(s, snap)
+        repo.put_snapshot(s, link, {"name": {"c": "B", "s": "B"}}, None, None, 2, known=snap)
+        assert snap.props["name"]["c"] == "B"  # the session answers with the new values
+        assert not s.dirty  # ... without tracking the object as changed
+        # a Core query in the same transaction sees the new row
+        props = s.execute(text("SELECT webshop_version FROM snapshots")).scalar_one()
+        assert props == 2
+        fps = repo.agreed_fingerprints(s, "customers", "webcrm", ["1"])
+        assert fps["1"] == repo.values_fingerprint({"name": "B"})
+        s.commit()
+    with sessions() as s:
+        stored = s.get(Snapshot, link.id)
+        assert stored is not None and stored.props == {"name": {"c": "B", "s": "B"}}
+        assert stored.webshop_version == 2
+
+
+def test_a_rollback_drops_pending_updates(sessions: sessionmaker[Session]) -> None:
+    with sessions() as s:
+        link = _linked_with_snapshot(s)
+        link_id = link.id
+        snap = s.get(Snapshot, link_id)
+        assert snap is not None
+        repo.put_snapshot(s, link, {"name": {"c": "C", "s": "C"}}, None, None, 3, known=snap)
+        s.rollback()
+        s.commit()  # nothing pending may be sent by a later commit
+    with sessions() as s:
+        stored = s.get(Snapshot, link_id)
+        assert stored is not None and stored.props["name"]["c"] == "A"
+
+
+def test_inbox_rows_leave_loaded_ones_deleted_added_ones_unadded(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions() as s:
+        for rid in ("1", "2", "3"):
+            repo.stage(s, "customers", "webcrm", rid, updated_at=None, data={"x": rid})
+        s.commit()
+        loaded = list(s.scalars(select(InboxRecord).order_by(InboxRecord.record_id)))
+        repo.stage(s, "customers", "webcrm", "4", updated_at=None, data={"x": "4"})
+        added = next(iter(s.new))
+        deferred.delete_inbox_rows(s, [loaded[0], loaded[2], added])
+        s.commit()
+    with sessions() as s:
+        assert repo.inbox_record_ids(s, "customers", "webcrm") == ["2"]
