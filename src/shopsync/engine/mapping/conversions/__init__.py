@@ -1,9 +1,10 @@
 """The named conversions the mapping tables use, one small object per kind of value.
 
-Each :class:`~shopsync.engine.mapping.base.Conversion` has two converters (webCRM value →
-webshop value, and back) and two normalizers (a side's raw value → a JSON-able canonical
-value, compared with that side's last snapshot). Three promises hold for every one of
-them, and ``tests/mapping/test_properties.py`` checks them with hypothesis:
+Each :class:`~shopsync.engine.mapping.conversions.base.Conversion` has two converters
+(webCRM value → webshop value, and back) and two normalizers (a side's raw value → a
+JSON-able canonical value, compared with that side's last snapshot). Three promises hold
+for every one of them, and ``tests/mapping/test_mapping_properties.py`` checks them with
+hypothesis:
 
 1. A normalizer is idempotent and never raises: a value it cannot read is kept (as
    stripped text), so editing it is still a change and the converter then says why it
@@ -24,6 +25,9 @@ an emptied text field); empty numbers and dates are ``None`` both ways.
 One module per kind of value, each importable on its own; this package re-exports every
 public name, so ``from shopsync.engine.mapping.conversions import TEXT`` is the way in:
 
+* ``base.py``: what every conversion is made of (:class:`Conversion`, :data:`OMIT`,
+  :class:`MapContext`, :class:`MappingError`, :class:`Unresolved`), re-exported by
+  ``mapping/base.py`` rather than here;
 * ``text.py``: :data:`TEXT`, :func:`norm_text` (every normalizer's fallback),
   :func:`required`;
 * ``numbers.py``: decimals (:data:`MONEY`, :data:`PERCENT`, :data:`DISCOUNT`,

@@ -16,7 +16,7 @@ from typing import Any
 
 import pycountry
 
-from shopsync.engine.mapping.base import Conversion, MapContext, MappingError
+from shopsync.engine.mapping.conversions.base import Conversion, MapContext, MappingError
 from shopsync.engine.mapping.conversions.text import norm_text
 
 # Colloquial names no translation catalogue lists. The constituent countries of the

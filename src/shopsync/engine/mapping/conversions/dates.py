@@ -12,7 +12,7 @@ import re
 from datetime import UTC, date, datetime
 from typing import Any
 
-from shopsync.engine.mapping.base import Conversion, MapContext, MappingError
+from shopsync.engine.mapping.conversions.base import Conversion, MapContext, MappingError
 from shopsync.engine.mapping.conversions.text import norm_text
 
 # A date is written ``YYYY-MM-DD``, optionally followed by ``T`` (or a space) and a time:

@@ -12,7 +12,7 @@ import math
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from typing import Any
 
-from shopsync.engine.mapping.base import Conversion, MapContext, MappingError
+from shopsync.engine.mapping.conversions.base import Conversion, MapContext, MappingError
 from shopsync.engine.mapping.conversions.text import norm_text
 
 

@@ -11,7 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from shopsync.config.model import Datatype
-from shopsync.engine.mapping.base import Conversion, MapContext, MappingError, Unresolved
+from shopsync.engine.mapping.conversions.base import (
+    Conversion,
+    MapContext,
+    MappingError,
+    Unresolved,
+)
 from shopsync.engine.mapping.conversions.text import norm_text
 
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shopsync.config.model import StatusRule
-from shopsync.engine.mapping.base import OMIT, Conversion, MapContext, MappingError
+from shopsync.engine.mapping.conversions.base import OMIT, Conversion, MapContext, MappingError
 from shopsync.engine.mapping.conversions.dates import _parse_date, webcrm_datetime
 from shopsync.engine.mapping.conversions.numbers import _to_decimal, _to_int
 from shopsync.engine.mapping.conversions.text import norm_text

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from shopsync.engine.mapping.base import Conversion, MapContext, MappingError
+from shopsync.engine.mapping.conversions.base import Conversion, MapContext, MappingError
 from shopsync.engine.mapping.conversions.numbers import _format, _to_decimal
 from shopsync.engine.mapping.conversions.text import norm_text
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
-from shopsync.engine.mapping.base import Conversion, MapContext, MappingError
+from shopsync.engine.mapping.conversions.base import Conversion, MapContext, MappingError
 
 
 def norm_text(value: Any) -> str | None:
