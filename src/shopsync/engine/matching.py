@@ -2,7 +2,7 @@
 record of the other side (if any) a record is merged with.
 
 The criteria themselves (what is normalized how, in which order, how strong) are the
-mapper's business (``mapping/merge.py``); this module turns each ``(criterion, value)``
+mapper's business (``mapping/merge/``); this module turns each ``(criterion, value)``
 into one string per key, so the state store can index them, and weighs the keys of a
 record against the records holding them (:meth:`Matcher.choose`).
 """
