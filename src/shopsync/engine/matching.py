@@ -2,7 +2,7 @@
 record of the other side (if any) a record is merged with.
 
 The criteria themselves (what is normalized how, in which order, how strong) are the
-mapper's business (``mapping/merge.py``); this module turns each ``(criterion, value)``
+mapper's business (``mapping/merge/``); this module turns each ``(criterion, value)``
 into one string per key, so the state store can index them, and weighs the keys of a
 record against the records holding them (:meth:`Matcher.choose`).
 """
@@ -11,18 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Protocol
 
 from shopsync.config.model import Config, Datatype, System
 from shopsync.engine.mapping import merge
 from shopsync.engine.mapping.merge import COMPANY_WIDE, STRENGTH, Strength
+from shopsync.engine.match_decision import MatchDecision, Outcome, split_key
 
-
-def split_key(key: str) -> tuple[str, str]:
-    """``"vat:DK12345678"`` → ``("vat", "DK12345678")``."""
-    tag, _, value = key.partition(":")
-    return tag, value
+__all__ = ["KeyLookup", "MatchDecision", "Matcher", "Outcome", "key_variants", "split_key"]
 
 
 class KeyLookup(Protocol):
@@ -42,62 +38,6 @@ class KeyLookup(Protocol):
         ...
 
 
-class Outcome(StrEnum):
-    match = "match"
-    """Merge with :attr:`MatchDecision.candidate`."""
-    ambiguous = "ambiguous"
-    """A key matched, but not one record: create or put aside per
-    ``matching.on_ambiguous``."""
-    no_match = "no_match"
-    """Nothing on the other side is this record: create it there."""
-
-
-@dataclass(frozen=True)
-class MatchDecision:
-    """The result of :meth:`Matcher.choose`."""
-
-    outcome: Outcome
-    candidate: str | None = None
-    """match: the id of the other side's record."""
-    key: str | None = None
-    """match: the key that decided (``"vat:DK12345678"``); ambiguous: the strongest key
-    that was ambiguous."""
-    strength: Strength | None = None
-    """The strength of :attr:`key`'s criterion."""
-    holders: tuple[str, ...] = ()
-    """ambiguous: the other side's records holding :attr:`key` (or, when two keys of one
-    criterion point at different records, those records)."""
-    same_side: tuple[str, ...] = ()
-    """ambiguous: the *other* records of the record's own side that hold :attr:`key`."""
-    taken: tuple[str, ...] = ()
-    """ambiguous: those of :attr:`holders` that ``taken`` said cannot be chosen (linked,
-    or claimed in this batch: the engine may rather wait for the next pass)."""
-    notes: tuple[str, ...] = ()
-    """Each key that was not used, and why (for the log and the plan)."""
-
-    @property
-    def criterion(self) -> str | None:
-        return split_key(self.key)[0] if self.key else None
-
-    @property
-    def reason(self) -> str:
-        """One line for the report: what decided, or why nothing did."""
-        if self.outcome is Outcome.match:
-            return f"merged by {self.strength} key {self.key}"
-        if self.outcome is Outcome.ambiguous:
-            parts = []
-            if len(self.holders) > 1:
-                parts.append(f"{len(self.holders)} records on the other side")
-            elif self.holders:
-                parts.append(f"the other side's record {self.holders[0]}")
-            if self.taken:
-                parts[-1] += f" ({len(self.taken)} already linked)"
-            if self.same_side:
-                parts.append(f"{len(self.same_side)} more on this side")
-            return f"ambiguous merge key {self.key}: held by " + " and ".join(parts)
-        return "no record on the other side shares a merge key"
-
-
 @dataclass
 class _Ambiguity:
     key: str
@@ -115,6 +55,14 @@ def key_variants(key: str) -> tuple[str, ...]:
     (:func:`merge.vat_variants`); none for the other criteria."""
     tag, value = split_key(key)
     return tuple(f"{tag}:{v}" for v in merge.vat_variants(value)) if tag == "vat" else ()
+
+
+def _by_criterion(keys: Sequence[str]) -> dict[str, list[str]]:
+    """A record's keys grouped by criterion, each group in the record's order."""
+    by_tag: dict[str, list[str]] = {}
+    for key in keys:
+        by_tag.setdefault(split_key(key)[0], []).append(key)
+    return by_tag
 
 
 class _Holders:
@@ -205,16 +153,20 @@ class Matcher:
         own = str(System(system))
         target = str(System.webshop if own == System.webcrm else System.webcrm)
         keys = self.keys(datatype, own, record)
-        by_tag: dict[str, list[str]] = {}
-        for key in keys:
-            by_tag.setdefault(split_key(key)[0], []).append(key)
         look = _Look(
             lookup, _Holders(lookup), own, target, record_id, keys,
             [t for t in merge.CRITERIA[datatype] if STRENGTH[t] is Strength.strong],
             taken or (lambda _id: False),
         )  # fmt: skip
+        return self._decide(look, merge.CRITERIA[datatype], _by_criterion(keys))
+
+    def _decide(
+        self, look: _Look, criteria: Sequence[str], by_tag: Mapping[str, Sequence[str]]
+    ) -> MatchDecision:
+        """The criteria tried in order, strongest first: the first one that matches, else
+        the first key that was ambiguous, else no match (see :meth:`choose`)."""
         first: _Ambiguity | None = None
-        for tag in merge.CRITERIA[datatype]:
+        for tag in criteria:
             strength = STRENGTH[tag]
             proposals, ambiguity = self._criterion(look, tag, by_tag.get(tag, ()))
             first = first or ambiguity

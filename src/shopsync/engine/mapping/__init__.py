@@ -1,7 +1,7 @@
 """The mapping tables of ``dataflow.md`` in code, and the merge criteria.
 
 ``mappings(config)`` gives the engine one :class:`LinkMapping` per datatype; the
-conversions live in ``conversions.py``, the merge keys in ``merge.py``. See
+conversions live in ``conversions/``, the merge keys in ``merge/``. See
 ``docs/mapping.md`` for the tables as implemented and the decisions behind them.
 """
 
