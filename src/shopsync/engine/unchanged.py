@@ -36,12 +36,9 @@ def without_unchanged(
     unchanged row) has nothing to sync: it is decided before any inbox row or other
     ORM object is built, and counted as unchanged. First by fingerprint: one query a
     page fetches each snapshot's fingerprint of this side's values, and a record
-    whose mapped values hash to it is unchanged (no JSON decoded), and one that
-    hashes to another has changed (the fingerprint covers the same properties the
-    record maps to; a value equal in another form, ``1`` for ``1.0``, then takes the
-    full path, which finds nothing to write and stores the new fingerprint). Records
-    of snapshots without a fingerprint (written before fingerprints existed) are
-    compared value by value with the snapshot's props. Kept: records with a row waiting in the inbox (the newer
+    whose mapped values hash to it is unchanged (no JSON decoded). The rest (no
+    fingerprint yet, or a different one) are compared value by value with the
+    snapshot's props. Kept: records with a row waiting in the inbox (the newer
     version must replace it), deletions, datatypes whose policy has no fast path
     (webshop lines: they travel inside their order), and webshop orders whose lines
     are not exactly their linked, unchanged lines (:func:`_children_unchanged`).
@@ -65,10 +62,10 @@ def without_unchanged(
         except Exception:  # unreadable for the mapping: the full path reports it
             continue
         fp = agreed[rid]
-        if fp is None:
-            compare[i] = values
-        elif repo.values_fingerprint(values) == fp:
+        if fp is not None and repo.values_fingerprint(values) == fp:
             dropped.add(i)
+        else:
+            compare[i] = values
     if compare:
         dropped |= _same_as_snapshot(ctx, dt, system, page, compare)
     children = POLICIES[dt].children
