@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from shopsync.config.model import Datatype
 from shopsync.store import repo
@@ -245,4 +246,34 @@ def test_a_webshop_failing_for_every_record_stops_the_run(env: Env) -> None:
         httpx.put(f"{env.shop_server.url}/_webshop/faults", json={}).raise_for_status()
     assert len(put_aside(env)) <= 5
     env.sync()
+    assert put_aside(env) == []
+
+
+def test_a_number_that_is_nan_fails_only_its_record_and_is_never_stored(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Python's JSON parser accepts ``NaN`` (the emulator cannot serve it: its own JSON
+    writer refuses it, so the client's pages are doctored here): such a record is put
+    aside naming the field, before anything stores it (PostgreSQL's JSON refuses it),
+    and the others go on."""
+    ids = three_orgs(env)
+    read = env.crm.iter_updated_since
+
+    def with_nan(entity: str, since: Any, **kw: Any) -> Any:
+        for page in read(entity, since, **kw):
+            yield [
+                {**r, "OrganisationName": float("nan")} if r.get("OrganisationId") == ids[2] else r
+                for r in page
+            ]
+
+    monkeypatch.setattr(env.crm, "iter_updated_since", with_nan)
+    report = env.sync()
+    assert report.stats[C].created_in_webshop == 2
+    [entry] = put_aside(env)
+    assert entry.record_id == str(ids[2])
+    assert entry.reason.startswith("OrganisationName:") and "not a number" in entry.reason
+    assert env.sync(full=True).stats[C].put_aside == 0  # read again unchanged: not reported
+    monkeypatch.undo()
+    env.crm_update("Organisation", ids[2], OrganisationName="Firma 2 A/S")
+    assert env.sync().stats[C].created_in_webshop == 1
     assert put_aside(env) == []

@@ -2,9 +2,10 @@
 
 The live APIs sometimes answer values no conversion can use: a name cut inside an
 emoji (.NET cuts UTF-16, leaving a lone surrogate that no UTF-8 request can carry), a
-date-time that is no date (``"yesterday"``) or lies outside what a datetime can hold,
-a number that is ``NaN`` or ``Infinity`` (not JSON, yet Python's parser accepts it; no
-database column holds it as JSON, and a price of NaN is no price).
+date-time that is no date (``"yesterday"``) or lies outside what a datetime can hold
+(:func:`problem`), a number that is ``NaN`` or ``Infinity`` (:func:`not_finite`: not
+JSON, yet Python's parser accepts it; no database column holds it as JSON, and a price
+of NaN is no price).
 Such a record is put aside when it is read, with a reason naming the field, so that
 it fails only itself: it never reaches a request body, a snapshot or a cursor, and the
 records after it sync in the same run. Once fixed at its source its next version
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -38,9 +39,6 @@ def problem(stream: Stream, system: str, record: Mapping[str, Any]) -> str | Non
             parse_time(value)
         except (ValueError, TypeError, OverflowError):
             return f"{name}: {value!r} is not a date-time"
-    if not _finite(record):
-        path, number = next(_non_finite(record))
-        return f"{path}: {number} is not a number (NaN or Infinity)"
     if _encodable(record):
         return None  # the common case: no string to walk
     for path, text in _strings(record):
@@ -65,20 +63,36 @@ def _encodable(record: Mapping[str, Any]) -> bool:
     return True
 
 
-def _finite(value: Any) -> bool:
-    """Whether every float in ``value`` is finite: a walk of about 2 µs a record, that
-    only descends into containers and looks only at floats."""
-    kind = type(value)
-    if kind is float:
-        return math.isfinite(value)
-    if kind is dict:
-        value = value.values()
-    elif kind is not list:
-        return True
-    return all(_finite(v) for v in value if type(v) in _CONTAINERS)
+def not_finite(record: Mapping[str, Any]) -> str | None:
+    """Why ``record`` cannot be stored as read: a number in it is NaN or Infinity
+    (naming the field), or None.
+
+    Asked only of the records about to be staged (:meth:`Stager.flush`), after the
+    unchanged ones were dropped: the walk costs a few microseconds a record, a sixth
+    of what an unchanged record costs otherwise, and an unchanged record is never
+    stored.
+    """
+    if _finite(record):
+        return None
+    path, number = next(_non_finite(record))
+    return f"{path}: {number} is not a number (NaN or Infinity)"
 
 
-_CONTAINERS = (float, dict, list)
+_INF, _NINF = float("inf"), float("-inf")
+
+
+def _finite(value: Mapping[str, Any] | list[Any]) -> bool:
+    """Whether every float in ``value`` is finite: looks only at floats, descends only
+    into dicts and lists."""
+    items: Iterable[Any] = value.values() if type(value) is dict else value
+    for v in items:
+        kind = type(v)
+        if kind is float:
+            if v != v or v in (_INF, _NINF):
+                return False
+        elif (kind is dict or kind is list) and not _finite(v):
+            return False
+    return True
 
 
 def _non_finite(value: Any, path: str = "") -> Iterator[tuple[str, float]]:

@@ -233,16 +233,29 @@ class Stager:
         why = hygiene.problem(STREAMS[dt], system, rec)
         if why is None:
             return False
+        self._aside_as_read(dt, system, rid, rec, why)
+        return True
+
+    def _aside_as_read(
+        self, dt: Datatype, system: str, rid: str, rec: Mapping[str, Any], why: str
+    ) -> None:
         ctx = self.ctx
         fp = repo.fingerprint(rec)
         entry = repo.get_put_aside(ctx.session, dt.value, system, rid)
         if entry is not None and entry.fingerprint == fp:
-            return True
+            return
         repo.put_aside(ctx.session, dt.value, system, rid, why, fp, hygiene.cleaned(rec))
         ctx.report.stats[dt].put_aside += 1
         ctx.plan(dt, "put-aside", other(system), f"{system}:{rid}", why, data=rec, system=system)
         log.warning("record put aside as read", datatype=dt.value, system=system, id=rid)
-        return True
+
+    def _not_finite(self, dt: Datatype, system: str, entry: Staged) -> bool:
+        """Put aside a record about to be staged that holds NaN or Infinity."""
+        rid, _, data, _ = entry
+        why = hygiene.not_finite(data) if data is not None else None
+        if why is not None:
+            self._aside_as_read(dt, system, rid, data or {}, why)
+        return why is not None
 
     def collect(
         self, dt: Datatype, rid: str, updated: datetime | None, data: dict[str, Any] | None
@@ -260,6 +273,7 @@ class Stager:
         page, self._page = self._page, []
         if not self.ctx.full:
             page = without_unchanged(self.ctx, dt, system, page)
+        page = [entry for entry in page if not self._not_finite(dt, system, entry)]
         if not page:
             return
         ctx = self.ctx
