@@ -359,15 +359,15 @@ class Bench:
             print(f"of which shopsync's own functions (top {self.top}):", file=out)
             stats.print_stats("shopsync/", self.top)
             phase.profile = out.getvalue()
+            if self.profile_dir is not None:
+                slug = "".join(c if c.isalnum() else "-" for c in name).strip("-")
+                stats.dump_stats(str(self.profile_dir / f"{len(self.phases) + 1}-{slug}.prof"))
         if self.statements is not None:
             top = "\n".join(f"{n:7,} {rows[k]:9,}  {k}" for k, n in sent.most_common(self.top))
             phase.profile = (phase.profile or "") + (
                 f"\nSQL statements: {sum(sent.values()):,} sent ({sum(rows.values()):,} rows)"
                 f"\n   sent      rows  statement\n{top}\n"
             )
-            if self.profile_dir is not None:
-                slug = "".join(c if c.isalnum() else "-" for c in name).strip("-")
-                stats.dump_stats(str(self.profile_dir / f"{len(self.phases) + 1}-{slug}.prof"))
         self.phases.append(phase)
         print(f"  {name}: {phase.read:,} read, {report.writes:,} written in "
               f"{report.seconds:.1f} s", flush=True)  # fmt: skip
