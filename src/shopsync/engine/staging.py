@@ -14,7 +14,7 @@ webCRM are re-read per batch of opportunities (:meth:`Stager.lines_of_edited_ord
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -60,6 +60,7 @@ class Cursor:
     start: datetime | None
     last: datetime | None
     settled: datetime | None = None
+    _settled_saved: bool = field(default=False, init=False, repr=False)
 
     @classmethod
     def load(cls, ctx: RunContext, dt: Datatype, system: str, *, full: bool) -> Cursor:
@@ -83,10 +84,11 @@ class Cursor:
     def save(self, ctx: RunContext) -> None:
         value = format_time(self.last) if self.last else None
         repo.set_cursor(ctx.session, self.datatype.value, self.system, value)
-        if self.system == WEBCRM:
+        if self.system == WEBCRM and not self._settled_saved:  # the same all run long
             margin = 2 * timedelta(seconds=ctx.config.webcrm.overlap_seconds)
             settled = format_time(ctx.now - margin)
             repo.set_meta(ctx.session, self._settled_key(self.datatype, self.system), settled)
+            self._settled_saved = True
 
 
 class Stager:

@@ -17,6 +17,7 @@ from sqlalchemy import and_, delete, func, insert, literal, or_, select
 from sqlalchemy.orm import Session
 
 from shopsync.store import repo
+from shopsync.store.chunks import in_chunks
 from shopsync.store.models import (
     ConsoleActivity,
     ConsoleDailyUpdates,
@@ -351,9 +352,8 @@ def index_terms(s: Session, labels: Mapping[int, str]) -> None:
     """Replace the search terms of these links (one DELETE, one executemany INSERT)."""
     if not labels:
         return
-    ids = list(labels)
-    for i in range(0, len(ids), 500):
-        s.execute(delete(ConsoleTerm).where(ConsoleTerm.link_id.in_(ids[i : i + 500])))
+    for chunk in in_chunks(labels):
+        s.execute(delete(ConsoleTerm).where(ConsoleTerm.link_id.in_(chunk)))
     rows = [{"term": t, "link_id": lid} for lid, label in labels.items() for t in terms_of(label)]
     if rows:
         s.execute(insert(ConsoleTerm), rows)

@@ -26,10 +26,10 @@ from sqlalchemy import Table, bindparam, delete, event, inspect, update
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from shopsync.store.chunks import in_chunks
 from shopsync.store.models import InboxRecord, Link, Snapshot
 
 _KEY = "shopsync.deferred"
-_CHUNK = 500
 
 SNAPSHOT_COLUMNS = (
     "props",
@@ -134,5 +134,5 @@ def delete_inbox_rows(s: Session, rows: Iterable[InboxRecord]) -> None:
             ids.append(row.id)
         s.expunge(row)
     table = cast(Table, InboxRecord.__table__)
-    for start in range(0, len(ids), _CHUNK):
-        s.execute(delete(table).where(table.c.id.in_(ids[start : start + _CHUNK])))
+    for chunk in in_chunks(ids):
+        s.execute(delete(table).where(table.c.id.in_(chunk)))

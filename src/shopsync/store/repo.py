@@ -28,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from shopsync.store import deferred
+from shopsync.store.chunks import in_chunks
 from shopsync.store.models import (
     Base,
     Cursor,
@@ -133,8 +134,7 @@ def add_link(
 def line_links_of_orders(s: Session, webcrm_order_ids: Sequence[str]) -> dict[str, list[Link]]:
     """Per webCRM opportunity id (of an active order link): its active line links."""
     found: dict[str, list[Link]] = {}
-    for start in range(0, len(webcrm_order_ids), 500):
-        chunk = list(webcrm_order_ids[start : start + 500])
+    for chunk in in_chunks(webcrm_order_ids):
         rows = s.execute(
             select(Link.id, Link.webcrm_id).where(
                 Link.datatype == "orders", Link.state == "active", Link.webcrm_id.in_(chunk)
@@ -415,11 +415,10 @@ def line_fingerprints_of_orders(
 ) -> dict[str, dict[str, str | None]]:
     """Per webshop order id on an active link: its active line links' webshop ids →
     each line snapshot's webshop fingerprint (None when it has none), in one Core query
-    per 500 orders."""
+    per :data:`~shopsync.store.chunks.IN_LIST` orders."""
     parent = aliased(Link)
     found: dict[str, dict[str, str | None]] = {}
-    for start in range(0, len(webshop_order_ids), 500):
-        chunk = list(webshop_order_ids[start : start + 500])
+    for chunk in in_chunks(webshop_order_ids):
         rows = s.execute(
             select(parent.webshop_id, Link.webshop_id, Snapshot.webshop_fp)
             .join(parent, Link.parent_id == parent.id)
@@ -500,8 +499,7 @@ def replace_merge_keys(
         rid: list(dict.fromkeys(k[:512] for k in record_keys)) for rid, record_keys in keys.items()
     }
     held: dict[str, set[str]] = {}
-    for start in range(0, len(wanted), 500):
-        chunk = list(wanted)[start : start + 500]
+    for chunk in in_chunks(wanted):
         for rid, key in s.execute(
             select(MergeKey.record_id, MergeKey.key).where(*_of(MergeKey, datatype, system, chunk))
         ):
@@ -623,13 +621,13 @@ def holders_of_keys(
     """:func:`find_by_merge_key` for many keys in one query: key → holders, in the
     order find_by_merge_key gives them."""
     found: dict[str, list[str]] = {}
-    for start in range(0, len(keys), 500):
+    for chunk in in_chunks(keys):
         rows = s.execute(
             select(MergeKey.key, MergeKey.record_id)
             .where(
                 MergeKey.datatype == datatype,
                 MergeKey.system == system,
-                MergeKey.key.in_(list(keys[start : start + 500])),
+                MergeKey.key.in_(chunk),
             )
             .order_by(MergeKey.id)
         )

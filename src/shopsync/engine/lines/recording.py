@@ -99,8 +99,7 @@ class LineRecorder:
                 ctx.session, lines.value, crm_id, shop_id, created_by,
                 parent=parent, flush=not known_new,
             )  # fmt: skip
-        props = snapshot_after(ctx.maps[lines], previous, c_raw, s_raw, sent)
-        repo.put_snapshot(ctx.session, link, props, None, None, None)
+        self.line_snapshot(link, previous, c_raw, s_raw, sent)
         return link
 
     def line_snapshot(
@@ -111,5 +110,6 @@ class LineRecorder:
         s_raw: Mapping[str, Any] | None,
         sent: Mapping[str, Any],
     ) -> None:
+        """Store the values a line pair now agrees on."""
         props = snapshot_after(self.ctx.maps[Datatype.order_lines], previous, c_raw, s_raw, sent)
         repo.put_snapshot(self.ctx.session, link, props, None, None, None)
