@@ -102,6 +102,36 @@ def test_cursor_and_counts_survive_a_new_session(sessions: sessionmaker[Session]
         assert repo.update_counts(s)[("customers", "to_webshop")] == 5
 
 
+def test_update_counts_survive_a_rollback_and_add_up(sessions: sessionmaker[Session]) -> None:
+    """The session keeps the count row it found; after a rollback (which takes a row
+    added in it away) the count is looked up again, and nothing is counted twice."""
+    with sessions() as s:
+        repo.add_updates(s, "products", "to_webcrm", 2)
+        s.rollback()  # the row added is gone
+        repo.add_updates(s, "products", "to_webcrm", 1)
+        s.commit()
+        repo.add_updates(s, "products", "to_webcrm", 4)
+        s.rollback()  # the 4 are not counted
+        repo.add_updates(s, "products", "to_webcrm", 10)
+        s.commit()
+    with sessions() as s:
+        assert repo.update_counts(s) == {("products", "to_webcrm"): 11}
+
+
+def test_values_fingerprint_is_the_same_for_equal_values_and_reads_any_value() -> None:
+    one = {"name": "Århus Cykler", "price": "12.50", "vat": None}
+    assert repo.values_fingerprint(one) == repo.values_fingerprint(dict(reversed(one.items())))
+    assert repo.values_fingerprint(one) != repo.values_fingerprint({**one, "price": "12.5"})
+    # The form older releases stored differs only where json escaped non-ASCII.
+    ascii_only = {"name": "Aarhus", "price": "12.50"}
+    assert repo.values_fingerprint(ascii_only) == repo.older_values_fingerprint(ascii_only)
+    assert repo.values_fingerprint(one) != repo.older_values_fingerprint(one)
+    # What orjson refuses still has a fingerprint, and a stable one.
+    odd = {"name": "lone \udc80 surrogate", "n": 2**70}
+    assert repo.values_fingerprint(odd) == repo.values_fingerprint(dict(odd))
+    assert len(repo.values_fingerprint(odd)) == 32
+
+
 def test_uncommitted_work_is_lost_together(sessions: sessionmaker[Session]) -> None:
     """A link, its snapshot and the inbox removal commit together or not at all."""
     with sessions() as s:

@@ -54,6 +54,7 @@ def without_unchanged(
     values_of = mapping.webcrm_values if system == WEBCRM else mapping.webshop_values
     dropped: set[int] = set()
     compare: dict[int, dict[str, Any]] = {}
+    refresh: dict[str, str] = {}
     for i, (rid, _, data, _) in enumerate(page):
         if data is None or rid not in agreed or rid in waiting:
             continue
@@ -61,13 +62,21 @@ def without_unchanged(
             values = values_of(data)
         except Exception:  # unreadable for the mapping: the full path reports it
             continue
-        fp = agreed[rid]
-        if fp is not None and repo.values_fingerprint(values) == fp:
+        fp, mine = agreed[rid], repo.values_fingerprint(values)
+        if mine == fp:
             dropped.add(i)
         else:
             compare[i] = values
+            refresh[rid] = mine
     if compare:
-        dropped |= _same_as_snapshot(ctx, dt, system, page, compare)
+        same = _same_as_snapshot(ctx, dt, system, page, compare)
+        dropped |= same
+        # Unchanged, with a fingerprint missing or in an older form: store the current
+        # one, so the next read of these records is decided by fingerprint alone.
+        found = {page[i][0] for i in same}
+        repo.refresh_fingerprints(
+            ctx.session, dt.value, system, {r: fp for r, fp in refresh.items() if r in found}
+        )
     children = POLICIES[dt].children
     if children is not None and system == WEBSHOP and dropped:
         dropped = _children_unchanged(ctx, children, page, dropped)
@@ -93,12 +102,25 @@ def _children_unchanged(
         if len(set(ids)) != len(ids) or set(ids) != set(linked):
             continue
         try:
-            fps = [repo.values_fingerprint(values_of(line)) for line in lines]
+            if all(
+                _agreed(values_of(line), linked[line_id])
+                for line_id, line in zip(ids, lines, strict=True)
+            ):
+                same.add(i)
         except Exception:  # unreadable for the mapping: the full path reports it
             continue
-        if all(linked[line_id] == fp for line_id, fp in zip(ids, fps, strict=True)):
-            same.add(i)
     return same
+
+
+def _agreed(values: dict[str, Any], stored: str | None) -> bool:
+    """Whether a line's values hash to its snapshot's fingerprint, in the current form
+    or the one releases before it stored (a line's fingerprint is not rewritten when
+    its order is found unchanged)."""
+    if stored is None:
+        return False
+    return repo.values_fingerprint(values) == stored or (
+        repo.older_values_fingerprint(values) == stored
+    )
 
 
 def _same_as_snapshot(

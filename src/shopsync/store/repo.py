@@ -14,10 +14,12 @@ from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import (
     ColumnElement,
     Select,
     Table,
+    bindparam,
     delete,
     event,
     func,
@@ -218,9 +220,50 @@ def get_snapshot(s: Session, link: Link) -> Snapshot | None:
 def values_fingerprint(values: Mapping[str, Any]) -> str:
     """A short digest of one side's mapped values (``{property: value}``), the same for
     equal values whatever their order: stored per side with each snapshot, compared with
-    the fingerprint of a record read back (:func:`agreed_fingerprints`)."""
+    the fingerprint of a record read back (:func:`agreed_fingerprints`).
+
+    The text hashed is orjson's (a record written costs three of these); what orjson
+    refuses (a lone surrogate, an integer past 64 bits) is written by ``json``. A
+    fingerprint stored by an older release (``json``'s text, escaping non-ASCII) differs
+    for the same values: such a record is compared value by value and its fingerprint
+    rewritten (:func:`refresh_fingerprints`).
+    """
+    try:
+        text = orjson.dumps(values, option=orjson.OPT_SORT_KEYS, default=str)
+    except TypeError:
+        text = json.dumps(
+            values, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False
+        ).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(text, digest_size=16).hexdigest()
+
+
+def older_values_fingerprint(values: Mapping[str, Any]) -> str:
+    """:func:`values_fingerprint` as releases before orjson computed it (``json``'s
+    text, non-ASCII escaped): what snapshots written by them hold until rewritten."""
     text = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def refresh_fingerprints(
+    s: Session, datatype: str, system: str, fingerprints: Mapping[str, str]
+) -> None:
+    """Store ``fingerprints`` (record id of ``system`` → fingerprint of its values) in
+    the snapshots of their active links: records found unchanged value by value whose
+    stored fingerprint was missing or differed (written by an older release, or a value
+    read back in another form). Their next read is decided by fingerprint alone."""
+    if not fingerprints:
+        return
+    column = Link.webcrm_id if system == "webcrm" else Link.webshop_id
+    target = Snapshot.webcrm_fp if system == "webcrm" else Snapshot.webshop_fp
+    link_of = (
+        select(Link.id)
+        .where(Link.datatype == datatype, Link.state == "active", column == bindparam("b_rid"))
+        .scalar_subquery()
+    )
+    table = cast(Table, Snapshot.__table__)
+    stmt = update(table).where(table.c.link_id == link_of).values({target.key: bindparam("b_fp")})
+    deferred.send(s)  # a snapshot update still pending goes first
+    s.connection().execute(stmt, [{"b_rid": rid, "b_fp": fp} for rid, fp in fingerprints.items()])
 
 
 def side_values(props: Mapping[str, Any], side: str) -> dict[str, Any]:
@@ -823,14 +866,25 @@ def set_meta(s: Session, key: str, value: str) -> None:
 
 
 def add_updates(s: Session, datatype: str, direction: str, n: int) -> None:
+    """Add ``n`` to rule 9's count of updates of ``datatype`` in ``direction``.
+
+    Called once per record written: the session keeps the row it found (a ``get`` by
+    key costs more than the count), and looks it up again when it has left the session
+    (after a rollback).
+    """
     if n <= 0:
         return
-    row = s.get(UpdateCount, (datatype, direction))
-    if row is None:
-        s.add(UpdateCount(datatype=datatype, direction=direction, count=n))
-        s.flush()
-    else:
-        row.count += n
+    known: dict[tuple[str, str], UpdateCount] = s.info.setdefault("shopsync.update_counts", {})
+    key = (datatype, direction)
+    row = known.get(key)
+    if row is None or row not in s:
+        row = s.get(UpdateCount, key)
+        if row is None:
+            row = UpdateCount(datatype=datatype, direction=direction, count=0)
+            s.add(row)
+            s.flush()
+        known[key] = row
+    row.count += n
 
 
 def update_counts(s: Session) -> dict[tuple[str, str], int]:
