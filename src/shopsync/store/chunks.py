@@ -1,15 +1,37 @@
-"""Ids cut into ``IN (...)`` lists of a size every supported database takes."""
+"""Lists of ids in a query: cut into chunks, and sent as one parameter each.
+
+A page of 1000 records asks the state database about those records some ten times
+(links, snapshots, fingerprints, inbox rows, merge keys). Sent as ``IN (?, ?, …)`` each
+id is a parameter of its own, bound one by one in Python on every execution: on
+PostgreSQL that cost 23 ms per 1000 ids, more than the query. :func:`among` sends the
+whole list as one parameter instead: an array on PostgreSQL (``col = ANY(:ids)``), a
+JSON array on SQLite (``col IN (SELECT value FROM json_each(:ids))``), 6.5 ms and 1.4 ms
+per 1000 ids on this project's development machine. Those are the two databases
+shopsync supports; any other refuses to compile the statement.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import orjson
+from sqlalchemy import BindParameter, Boolean, Integer, String, bindparam
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import CompileError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.type_api import TypeEngine
+from sqlalchemy.sql.visitors import InternalTraversal
+from sqlalchemy.types import TypeDecorator
 
 T = TypeVar("T")
 
 IN_LIST = 500
-"""Values per ``IN (...)`` list: well under SQLite's and PostgreSQL's parameter limits,
-and long enough that a page of 1000 records costs two statements."""
+"""Values per list: well under any database's parameter and statement limits, and long
+enough that a page of 1000 records costs two statements."""
 
 
 def in_chunks(values: Iterable[T], size: int = IN_LIST) -> Iterator[list[T]]:
@@ -22,3 +44,72 @@ def in_chunks(values: Iterable[T], size: int = IN_LIST) -> Iterator[list[T]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+class IdList(TypeDecorator[list[Any]]):
+    """A list of ids bound as one parameter: a PostgreSQL array of the column's type, a
+    JSON array on SQLite (read by ``json_each``)."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, integers: bool) -> None:
+        super().__init__()
+        self.integers = integers
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            item: TypeEngine[Any] = Integer() if self.integers else String()
+            return dialect.type_descriptor(ARRAY(item))
+        return dialect.type_descriptor(String())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        # A text column compared with numbers: ``IN`` compared them as text (SQLite's
+        # column affinity), ``json_each`` would not, and would find nothing.
+        ids = list(value) if self.integers else [v if isinstance(v, str) else str(v) for v in value]
+        if dialect.name == "sqlite":
+            return orjson.dumps(ids).decode()
+        return ids  # psycopg sends a list as an array
+
+
+class Among(ColumnElement[bool]):
+    """``column`` is one of ``values`` (see :func:`among`)."""
+
+    type = Boolean()
+    inherit_cache = True
+    _is_implicitly_boolean = True
+    """A comparison, as ``IN`` is: SQLite must not get it as ``(…) = 1`` (no index)."""
+    _traverse_internals = [  # noqa: RUF012  (SQLAlchemy's declaration, read for the cache key)
+        ("column", InternalTraversal.dp_clauseelement),
+        ("ids", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, column: ColumnElement[Any], values: Iterable[Any]) -> None:
+        self.column = column
+        integers = isinstance(column.type, Integer)
+        self.ids: BindParameter[Any] = bindparam(
+            None, list(values), type_=IdList(integers), unique=True
+        )
+
+
+def among(column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
+    """``column IN values`` with the list as one parameter (see the module docstring)."""
+    return Among(column, values)
+
+
+@compiles(Among)
+def _among_default(element: Among, compiler: SQLCompiler, **kw: Any) -> str:
+    raise CompileError(f"among() is written for SQLite and PostgreSQL, not {compiler.dialect.name}")
+
+
+@compiles(Among, "postgresql")
+def _among_postgresql(element: Among, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"{compiler.process(element.column, **kw)} = ANY({compiler.process(element.ids, **kw)})"
+
+
+@compiles(Among, "sqlite")
+def _among_sqlite(element: Among, compiler: SQLCompiler, **kw: Any) -> str:
+    column, ids = compiler.process(element.column, **kw), compiler.process(element.ids, **kw)
+    return f"{column} IN (SELECT value FROM json_each({ids}))"

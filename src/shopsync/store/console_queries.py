@@ -17,7 +17,7 @@ from sqlalchemy import and_, delete, func, insert, literal, or_, select
 from sqlalchemy.orm import Session
 
 from shopsync.store import repo
-from shopsync.store.chunks import in_chunks
+from shopsync.store.chunks import among, in_chunks
 from shopsync.store.models import (
     ConsoleActivity,
     ConsoleDailyUpdates,
@@ -96,7 +96,7 @@ def last_runs(s: Session, limit: int = 5) -> Sequence[Run]:
 
 
 def meta_values(s: Session, keys: Sequence[str]) -> dict[str, str]:
-    return dict(s.execute(select(Meta.key, Meta.value).where(Meta.key.in_(keys))).tuples().all())
+    return dict(s.execute(select(Meta.key, Meta.value).where(among(Meta.key, keys))).tuples().all())
 
 
 # ------------------------------------------------------------------ per-day updates
@@ -264,7 +264,7 @@ def links_of(s: Session, datatype: str, system: str, ids: Iterable[str]) -> dict
     if not wanted:
         return {}
     col = Link.webcrm_id if system == "webcrm" else Link.webshop_id
-    rows = s.scalars(select(Link).where(Link.datatype == datatype, col.in_(wanted))).all()
+    rows = s.scalars(select(Link).where(Link.datatype == datatype, among(col, wanted))).all()
     return {(r.webcrm_id if system == "webcrm" else r.webshop_id): r for r in rows}
 
 
@@ -285,7 +285,9 @@ def links_page(s: Session, datatype: str | None, before: int | None, limit: int)
 def snapshots(s: Session, link_ids: Sequence[int]) -> dict[int, Snapshot]:
     if not link_ids:
         return {}
-    return {r.link_id: r for r in s.scalars(select(Snapshot).where(Snapshot.link_id.in_(link_ids)))}
+    return {
+        r.link_id: r for r in s.scalars(select(Snapshot).where(among(Snapshot.link_id, link_ids)))
+    }
 
 
 def link_by_either_id(s: Session, record_id: str, datatype: str | None = None) -> list[Link]:
@@ -353,7 +355,7 @@ def index_terms(s: Session, labels: Mapping[int, str]) -> None:
     if not labels:
         return
     for chunk in in_chunks(labels):
-        s.execute(delete(ConsoleTerm).where(ConsoleTerm.link_id.in_(chunk)))
+        s.execute(delete(ConsoleTerm).where(among(ConsoleTerm.link_id, chunk)))
     rows = [{"term": t, "link_id": lid} for lid, label in labels.items() for t in terms_of(label)]
     if rows:
         s.execute(insert(ConsoleTerm), rows)

@@ -26,7 +26,7 @@ from sqlalchemy import Table, bindparam, delete, event, inspect, update
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from shopsync.store.chunks import in_chunks
+from shopsync.store.chunks import among, in_chunks
 from shopsync.store.models import InboxRecord, Link, Snapshot
 
 _KEY = "shopsync.deferred"
@@ -135,4 +135,4 @@ def delete_inbox_rows(s: Session, rows: Iterable[InboxRecord]) -> None:
         s.expunge(row)
     table = cast(Table, InboxRecord.__table__)
     for chunk in in_chunks(ids):
-        s.execute(delete(table).where(table.c.id.in_(chunk)))
+        s.execute(delete(table).where(among(table.c.id, chunk)))

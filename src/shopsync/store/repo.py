@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from shopsync.store import deferred
-from shopsync.store.chunks import in_chunks
+from shopsync.store.chunks import among, in_chunks
 from shopsync.store.models import (
     Base,
     Cursor,
@@ -80,7 +80,7 @@ def _of(
     rid = (
         model.record_id == record_id
         if isinstance(record_id, str)
-        else model.record_id.in_(record_id)
+        else among(model.record_id, record_id)
     )
     return (model.datatype == datatype, model.system == system, rid)
 
@@ -139,14 +139,14 @@ def line_links_of_orders(s: Session, webcrm_order_ids: Sequence[str]) -> dict[st
     for chunk in in_chunks(webcrm_order_ids):
         rows = s.execute(
             select(Link.id, Link.webcrm_id).where(
-                Link.datatype == "orders", Link.state == "active", Link.webcrm_id.in_(chunk)
+                Link.datatype == "orders", Link.state == "active", among(Link.webcrm_id, chunk)
             )
         )
         orders = {link_id: webcrm_id for link_id, webcrm_id in rows}
         if not orders:
             continue
         lines = s.scalars(
-            select(Link).where(Link.parent_id.in_(list(orders)), Link.state == "active")
+            select(Link).where(among(Link.parent_id, list(orders)), Link.state == "active")
         )
         for line in lines:
             assert line.parent_id is not None
@@ -427,7 +427,7 @@ def _snapshot_column(
     return s.execute(
         select(column, value)
         .join(Snapshot, Snapshot.link_id == Link.id)
-        .where(Link.datatype == datatype, Link.state == "active", column.in_(list(ids)))
+        .where(Link.datatype == datatype, Link.state == "active", among(column, list(ids)))
     )
 
 
@@ -469,7 +469,7 @@ def line_fingerprints_of_orders(
             .where(
                 parent.datatype == "orders",
                 parent.state == "active",
-                parent.webshop_id.in_(chunk),
+                among(parent.webshop_id, chunk),
                 Link.datatype == "order_lines",
                 Link.state == "active",
             )
@@ -491,7 +491,7 @@ def inbox_ids_among(s: Session, datatype: str, system: str, ids: Sequence[str]) 
 def linked_ids(s: Session, datatype: str, system: str, ids: Sequence[str]) -> set[str]:
     """Which of ``ids`` (of ``system``) are in a link, whatever its state."""
     column = Link.webcrm_id if system == "webcrm" else Link.webshop_id
-    return set(s.scalars(select(column).where(Link.datatype == datatype, column.in_(ids))))
+    return set(s.scalars(select(column).where(Link.datatype == datatype, among(column, ids))))
 
 
 def links_for(s: Session, datatype: str, system: str, ids: Sequence[str]) -> Sequence[Link]:
@@ -499,13 +499,13 @@ def links_for(s: Session, datatype: str, system: str, ids: Sequence[str]) -> Seq
     if not ids:
         return []
     column = Link.webcrm_id if system == "webcrm" else Link.webshop_id
-    return s.scalars(select(Link).where(Link.datatype == datatype, column.in_(ids))).all()
+    return s.scalars(select(Link).where(Link.datatype == datatype, among(column, ids))).all()
 
 
 def snapshots_for(s: Session, link_ids: Sequence[int]) -> dict[int, Snapshot]:
     if not link_ids:
         return {}
-    rows = s.scalars(select(Snapshot).where(Snapshot.link_id.in_(link_ids)))
+    rows = s.scalars(select(Snapshot).where(among(Snapshot.link_id, link_ids)))
     return {snap.link_id: snap for snap in rows}
 
 
@@ -670,7 +670,7 @@ def holders_of_keys(
             .where(
                 MergeKey.datatype == datatype,
                 MergeKey.system == system,
-                MergeKey.key.in_(chunk),
+                among(MergeKey.key, chunk),
             )
             .order_by(MergeKey.id)
         )

@@ -1,0 +1,81 @@
+"""``among()``: a list of ids as one parameter, on both databases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy.exc import CompileError
+from sqlalchemy.orm import Session, sessionmaker
+
+from shopsync.store.chunks import among, in_chunks
+from shopsync.store.models import InboxRecord, Link
+
+
+def add_links(s: Session, n: int) -> None:
+    s.execute(
+        insert(Link),
+        [
+            {
+                "datatype": "customers",
+                "webcrm_id": str(i),
+                "webshop_id": f"c{i}",
+                "state": "active",
+                "created_by": "webcrm",
+                "created_at": datetime(2026, 11, 30, tzinfo=UTC),
+                "updated_at": datetime(2026, 11, 30, tzinfo=UTC),
+            }
+            for i in range(n)
+        ],
+    )
+
+
+def test_among_picks_the_listed_ids_of_a_text_or_integer_column(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions() as s:
+        add_links(s, 50)
+        found = s.scalars(select(Link.webcrm_id).where(among(Link.webcrm_id, ["3", "7", "x"])))
+        assert sorted(found) == ["3", "7"]
+        ids = sorted(s.scalars(select(Link.id)))[:3]
+        assert sorted(s.scalars(select(Link.id).where(among(Link.id, ids)))) == ids
+        assert list(s.scalars(select(Link.id).where(among(Link.id, [])))) == []
+        # Numbers asked of a text column are compared as text (as IN did on SQLite).
+        found = s.scalars(select(Link.webcrm_id).where(among(Link.webcrm_id, [3, 7])))
+        assert sorted(found) == ["3", "7"]
+        # Text that looks like SQL or JSON is an id like any other.
+        odd = ['a"b', "c'); DROP TABLE links; --", "[1]", "æøå"]
+        assert list(s.scalars(select(Link.id).where(among(Link.webcrm_id, odd)))) == []
+        # The statement is cached once and sent with each call's own list.
+        for chunk in in_chunks([str(i) for i in range(50)], 7):
+            got = s.scalars(select(Link.webcrm_id).where(among(Link.webcrm_id, chunk)))
+            assert sorted(got) == sorted(chunk)
+        gone = s.execute(delete(Link).where(among(Link.webcrm_id, ["1", "2"])))
+        assert gone.rowcount == 2
+        assert s.scalar(select(Link.id).where(Link.webcrm_id == "9")) is not None
+
+
+def test_among_uses_the_index_on_sqlite(sessions: sessionmaker[Session], engine: Engine) -> None:
+    """Not ``(… IN …) = 1``, which SQLite answers by reading the whole table."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's query plan")
+    stmt = select(InboxRecord.id).where(
+        InboxRecord.datatype == "customers",
+        InboxRecord.system == "webcrm",
+        among(InboxRecord.record_id, ["1", "2"]),
+    )
+    sql = str(stmt.compile(engine))
+    assert "json_each" in sql and "= 1" not in sql
+    with sessions() as s:
+        cursor = s.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+        rows = cursor.execute(f"EXPLAIN QUERY PLAN {sql}", ("customers", "webcrm", "[]"))
+        plan = " ".join(str(row[-1]) for row in rows)
+    assert "SEARCH" in plan and "SCAN inbox" not in plan, plan
+
+
+def test_among_refuses_a_database_it_was_not_written_for() -> None:
+    from sqlalchemy.dialects import mysql
+
+    with pytest.raises(CompileError, match="SQLite and PostgreSQL"):
+        select(Link.id).where(among(Link.id, [1])).compile(dialect=mysql.dialect())
