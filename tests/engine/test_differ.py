@@ -18,26 +18,14 @@ from hypothesis import strategies as st
 from shopsync.config.model import Config, Datatype
 from shopsync.engine.differ import Side, decide, snapshot_after
 from shopsync.engine.mapping import mappings
+from tests.mapping.mapping_fakes import FakeContext
 
 CFG = Config()
 MAP = mappings(CFG)[Datatype.customers]
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 
-class Ctx:
-    config = CFG
-
-    def webshop_id(self, datatype: Datatype, webcrm_id: str) -> str | None:
-        return None
-
-    def webcrm_id(self, datatype: Datatype, webshop_id: str) -> str | None:
-        return None
-
-    def product_id_for_sku(self, sku: str) -> str | None:
-        return None
-
-
-CTX = Ctx()
+CTX = FakeContext(config=CFG)
 
 
 def org(**kw: Any) -> dict[str, Any]:
