@@ -252,10 +252,32 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(env: Env, tmp_pat
             if run_sync(config, rng.uniform(0.2, duration)) is not None:
                 break  # this run finished before its kill
             killed += 1
-        converge(env, config)
-        assert_consistent(env)
-        assert_same_world(world(env), reference)
+        try:
+            converge(env, config)
+            assert_consistent(env)
+            assert_same_world(world(env), reference)
+        except AssertionError:
+            explain(env, config)
+            raise
     print(f"{killed} kills in {rounds} rounds; reference run {duration:.1f} s")
+
+
+def explain(env: Env, config: Path) -> None:
+    """What a failed round leaves for diagnosis, printed into the test's report (the
+    temporary directory with the runs' log is gone soon after a CI run): the shop lines
+    without a link, by order, and the end of the log of the killed and resumed runs."""
+    with env.inst.session() as s:
+        linked = {ln.webshop_id for ln in s.scalars(repo.select_links("order_lines"))}
+    for order in env.shop_all("orders"):
+        loose = [x for x in order.get("lines") or [] if str(x.get("id")) not in linked]
+        if loose:
+            print(f"order {order.get('id')} version {order.get('version')} "
+                  f"updated {order.get('updated_at')}: {len(order.get('lines') or [])} lines, "
+                  f"unlinked {[(x.get('id'), x.get('sku'), x.get('quantity')) for x in loose]}")  # fmt: skip
+    log = config.parent / "sync.log"
+    if log.exists():
+        print("--- last 300 lines of sync.log")
+        print("\n".join(log.read_text(encoding="utf-8").splitlines()[-300:]))
 
 
 def _patches(env: Env) -> int:
