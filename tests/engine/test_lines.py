@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
-from shopsync.config.model import Datatype, DatatypeConfig, ShareConfig
+from shopsync.config.model import Datatype, DatatypeConfig, ShareConfig, WebcrmConfig
 from shopsync.store import repo
 from tests.engine.conftest import Env, crm_product, customer, org, shop_product
 from tests.engine.test_orders import opportunity, order
@@ -512,3 +513,63 @@ def test_merged_orders_pair_lines_of_one_sku_by_occurrence(env: Env) -> None:
         assert link is not None
         assert shop_line(env, order_id, link.webshop_id)["quantity"].startswith(quantity)
     assert env.sync().writes == 0
+
+
+def _killed_in(monkeypatch: pytest.MonkeyPatch, env: Env, method: str) -> None:
+    """Run a sync that dies inside ``OrderLineWrites.<method>``, after the write it
+    records reached the other system, before its links were committed (a kill)."""
+    from shopsync.engine.lines.write import OrderLineWrites
+
+    def killed(*_a: Any, **_k: Any) -> None:
+        raise KeyboardInterrupt(f"killed in {method}")
+
+    with monkeypatch.context() as m:
+        m.setattr(OrderLineWrites, method, killed)
+        with pytest.raises(KeyboardInterrupt):
+            env.sync()
+
+
+def test_lines_written_to_the_shop_by_a_killed_run_are_linked_not_written_again(
+    line_linked: tuple[Env, int, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two webCRM lines reach the shop's order, and the run dies before linking them:
+    the next run pairs them with their webCRM lines instead of adding them again."""
+    env, _line_id, order_id, _sid = line_linked
+    opp_id = int(env.link(ORD, webshop=order_id).webcrm_id)
+    env.crm_create("QuotationLine", qline(opp_id, "SKU-7", QuotationLineSortOrder=2))
+    env.crm_create("QuotationLine", qline(opp_id, "SKU-8", QuotationLineSortOrder=3))
+    _killed_in(monkeypatch, env, "_written")
+    assert len(env.shop_get("orders", order_id)["lines"]) == 3  # the write landed
+    env.sync()
+    assert env.sync().writes == 0
+    lines = env.shop_get("orders", order_id)["lines"]
+    crm = [x for x in env.crm_all("QuotationLine") if x["QuotationLineOpportunityId"] == opp_id]
+    assert len(lines) == len(crm) == 3, (lines, crm)
+    linked = {env.link(L, webcrm=x["QuotationLineId"]).webshop_id for x in crm}
+    assert linked == {x["id"] for x in lines}
+
+
+def test_a_shop_line_created_in_webcrm_by_a_killed_run_is_not_created_twice(
+    line_linked: tuple[Env, int, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A line added in the shop is created in webCRM, and the run dies before linking
+    it: the next run finds its own create (the intent) instead of creating it again."""
+    env, _line_id, order_id, _sid = line_linked
+    webcrm = env.inst.config.webcrm.model_dump()
+    env.reconfigure(webcrm=WebcrmConfig(**{**webcrm, "timeout_seconds": 1.0}))
+    opp_id = int(env.link(ORD, webshop=order_id).webcrm_id)
+    lines = env.shop_get("orders", order_id)["lines"]
+    env.shop_update("orders", order_id, lines=[*lines, sline("SKU-9", position=2)])
+    _killed_in(monkeypatch, env, "finish")
+    crm = [x for x in env.crm_all("QuotationLine") if x["QuotationLineOpportunityId"] == opp_id]
+    assert len(crm) == 2  # the create landed
+    waiting = env.sync()
+    assert waiting.stats[L].waiting == 1 and waiting.writes == 0  # until it may have landed
+    time.sleep(2.5)  # past the 1 s request timeout: webCRM is asked
+    env.sync()
+    assert env.sync().writes == 0
+    crm = [x for x in env.crm_all("QuotationLine") if x["QuotationLineOpportunityId"] == opp_id]
+    lines = env.shop_get("orders", order_id)["lines"]
+    assert len(lines) == len(crm) == 2, (lines, crm)
+    linked = {env.link(L, webcrm=x["QuotationLineId"]).webshop_id for x in crm}
+    assert linked == {x["id"] for x in lines}
