@@ -78,9 +78,6 @@ def not_finite(record: Mapping[str, Any]) -> str | None:
     return f"{path}: {number} is not a number (NaN or Infinity)"
 
 
-_INF, _NINF = float("inf"), float("-inf")
-
-
 def _finite(value: Mapping[str, Any] | list[Any]) -> bool:
     """Whether every float in ``value`` is finite: looks only at floats, descends only
     into dicts and lists."""
@@ -88,7 +85,7 @@ def _finite(value: Mapping[str, Any] | list[Any]) -> bool:
     for v in items:
         kind = type(v)
         if kind is float:
-            if v != v or v in (_INF, _NINF):
+            if not math.isfinite(v):
                 return False
         elif (kind is dict or kind is list) and not _finite(v):
             return False

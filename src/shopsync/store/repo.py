@@ -145,9 +145,7 @@ def line_links_of_orders(s: Session, webcrm_order_ids: Sequence[str]) -> dict[st
         orders = {link_id: webcrm_id for link_id, webcrm_id in rows}
         if not orders:
             continue
-        lines = s.scalars(
-            select(Link).where(among(Link.parent_id, list(orders)), Link.state == "active")
-        )
+        lines = s.scalars(select(Link).where(among(Link.parent_id, orders), Link.state == "active"))
         for line in lines:
             assert line.parent_id is not None
             found.setdefault(orders[line.parent_id], []).append(line)
@@ -262,8 +260,7 @@ def refresh_fingerprints(
     )
     table = cast(Table, Snapshot.__table__)
     stmt = update(table).where(table.c.link_id == link_of).values({target.key: bindparam("b_fp")})
-    deferred.send(s)  # a snapshot update still pending goes first
-    s.connection().execute(stmt, [{"b_rid": rid, "b_fp": fp} for rid, fp in fingerprints.items()])
+    s.execute(stmt, [{"b_rid": rid, "b_fp": fp} for rid, fp in fingerprints.items()])
 
 
 def side_values(props: Mapping[str, Any], side: str) -> dict[str, Any]:
@@ -427,7 +424,7 @@ def _snapshot_column(
     return s.execute(
         select(column, value)
         .join(Snapshot, Snapshot.link_id == Link.id)
-        .where(Link.datatype == datatype, Link.state == "active", among(column, list(ids)))
+        .where(Link.datatype == datatype, Link.state == "active", among(column, ids))
     )
 
 
