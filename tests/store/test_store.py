@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shopsync.locking import Busy, exclusive
 from shopsync.store import db, repo
-from shopsync.store.models import Base
+from shopsync.store.models import Base, Snapshot
 
 
 def test_upgrade_creates_every_table_and_is_idempotent(engine: Engine) -> None:
@@ -122,14 +122,20 @@ def test_values_fingerprint_is_the_same_for_equal_values_and_reads_any_value() -
     one = {"name": "Århus Cykler", "price": "12.50", "vat": None}
     assert repo.values_fingerprint(one) == repo.values_fingerprint(dict(reversed(one.items())))
     assert repo.values_fingerprint(one) != repo.values_fingerprint({**one, "price": "12.5"})
-    # The form older releases stored differs only where json escaped non-ASCII.
+    # The current form is marked; the forms older releases stored are not, so a stored
+    # fingerprint tells which form it is in.
+    assert repo.is_current_fingerprint(repo.values_fingerprint(one))
+    escaped, unmarked = repo.older_values_fingerprints(one)
+    assert escaped != unmarked  # json escaped non-ASCII, orjson does not
+    assert not {escaped, unmarked} & {repo.values_fingerprint(one)}
+    assert not repo.is_current_fingerprint(escaped) and not repo.is_current_fingerprint(unmarked)
+    assert not repo.is_current_fingerprint(None)
     ascii_only = {"name": "Aarhus", "price": "12.50"}
-    assert repo.values_fingerprint(ascii_only) == repo.older_values_fingerprint(ascii_only)
-    assert repo.values_fingerprint(one) != repo.older_values_fingerprint(one)
-    # What orjson refuses still has a fingerprint, and a stable one.
+    assert len(set(repo.older_values_fingerprints(ascii_only))) == 1
+    # What orjson refuses still has a fingerprint, and a stable one that fits the column.
     odd = {"name": "lone \udc80 surrogate", "n": 2**70}
     assert repo.values_fingerprint(odd) == repo.values_fingerprint(dict(odd))
-    assert len(repo.values_fingerprint(odd)) == 32
+    assert len(repo.values_fingerprint(odd)) == 31 <= Snapshot.__table__.c.webcrm_fp.type.length
 
 
 def test_uncommitted_work_is_lost_together(sessions: sessionmaker[Session]) -> None:

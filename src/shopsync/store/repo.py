@@ -215,31 +215,48 @@ def get_snapshot(s: Session, link: Link) -> Snapshot | None:
     return s.get(Snapshot, link.id)
 
 
+FINGERPRINT_FORM = "v2:"
+"""How the current form of :func:`values_fingerprint` begins. Fingerprints stored by
+older releases (hex digits only) never do, so a stored fingerprint that has this mark
+and differs from a record's is a change, decided without reading the snapshot's values;
+one without it is compared value by value and rewritten."""
+
+
 def values_fingerprint(values: Mapping[str, Any]) -> str:
     """A short digest of one side's mapped values (``{property: value}``), the same for
     equal values whatever their order: stored per side with each snapshot, compared with
     the fingerprint of a record read back (:func:`agreed_fingerprints`).
 
     The text hashed is orjson's (a record written costs three of these); what orjson
-    refuses (a lone surrogate, an integer past 64 bits) is written by ``json``. A
-    fingerprint stored by an older release (``json``'s text, escaping non-ASCII) differs
-    for the same values: such a record is compared value by value and its fingerprint
-    rewritten (:func:`refresh_fingerprints`).
+    refuses (a lone surrogate, an integer past 64 bits) is written by ``json``. It is
+    :data:`FINGERPRINT_FORM` and 28 hex digits (112 bits), 31 characters in all.
     """
+    return FINGERPRINT_FORM + _digest(_orjson_text(values), 14)
+
+
+def is_current_fingerprint(fp: str | None) -> bool:
+    """Whether ``fp`` is in the form :func:`values_fingerprint` computes now."""
+    return fp is not None and fp.startswith(FINGERPRINT_FORM)
+
+
+def older_values_fingerprints(values: Mapping[str, Any]) -> tuple[str, str]:
+    """The two forms older releases stored, until rewritten: ``json``'s text with
+    non-ASCII escaped, and (one release) orjson's text without the form's mark."""
+    text = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
+    return _digest(text.encode(), 16), _digest(_orjson_text(values), 16)
+
+
+def _orjson_text(values: Mapping[str, Any]) -> bytes:
     try:
-        text = orjson.dumps(values, option=orjson.OPT_SORT_KEYS, default=str)
+        return orjson.dumps(values, option=orjson.OPT_SORT_KEYS, default=str)
     except TypeError:
-        text = json.dumps(
+        return json.dumps(
             values, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False
         ).encode("utf-8", "surrogatepass")
-    return hashlib.blake2b(text, digest_size=16).hexdigest()
 
 
-def older_values_fingerprint(values: Mapping[str, Any]) -> str:
-    """:func:`values_fingerprint` as releases before orjson computed it (``json``'s
-    text, non-ASCII escaped): what snapshots written by them hold until rewritten."""
-    text = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+def _digest(text: bytes, size: int) -> str:
+    return hashlib.blake2b(text, digest_size=size).hexdigest()
 
 
 def refresh_fingerprints(
