@@ -68,3 +68,43 @@ def test_inbox_rows_leave_loaded_ones_deleted_added_ones_unadded(
         s.commit()
     with sessions() as s:
         assert repo.inbox_record_ids(s, "customers", "webcrm") == ["2"]
+
+
+def test_many_updates_carry_every_column_and_empty_values(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Several snapshots in one statement (an array per column on PostgreSQL): each row
+    gets its own values, None and non-ASCII included, and each link its own time."""
+    from datetime import UTC, datetime
+
+    seen = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
+    with sessions() as s:
+        links = [repo.add_link(s, "customers", str(i), f"cus_{i}", "webcrm") for i in range(3)]
+        for link in links:
+            repo.put_snapshot(s, link, {"name": {"c": "A", "s": "A"}}, None, None, None)
+        s.commit()
+        snaps = [s.get(Snapshot, link.id) for link in links]
+        before = {link.id: link.updated_at for link in links}
+        for i, (link, snap) in enumerate(zip(links, snaps, strict=True)):
+            props = {"name": {"c": f"Århus {i}", "s": f"Århus {i}"}, "vat": {"c": None, "s": None}}
+            repo.put_snapshot(
+                s, link, props, seen if i == 1 else None, seen if i == 2 else None,
+                i or None, known=snap,
+            )  # fmt: skip
+        s.commit()
+    with sessions() as s:
+        rows = {
+            r.link_id: r
+            for r in s.scalars(select(Snapshot).where(Snapshot.link_id.in_([x.id for x in links])))
+        }
+        for i, link in enumerate(links):
+            row = rows[link.id]
+            assert row.props == {"name": {"c": f"Århus {i}", "s": f"Århus {i}"},
+                                 "vat": {"c": None, "s": None}}  # fmt: skip
+            assert repo.as_utc(row.webcrm_updated_at) == (seen if i == 1 else None)
+            assert repo.as_utc(row.webshop_updated_at) == (seen if i == 2 else None)
+            assert row.webshop_version == (i or None)
+            assert row.webcrm_fp == repo.values_fingerprint({"name": f"Århus {i}", "vat": None})
+            stored = s.get(Link, link.id)
+            assert stored is not None
+            assert repo.as_utc(stored.updated_at) > repo.as_utc(before[link.id])
