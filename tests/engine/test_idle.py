@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from shopsync.config.model import Datatype, DeletesConfig
+from shopsync.engine.streams import parse_time
 from shopsync.store import repo
 from tests.engine.conftest import Env, crm_product, org
 from tests.engine.test_crash import seed
@@ -250,6 +251,36 @@ def test_a_webshop_order_read_back_with_its_lines_unchanged_is_dropped_before_st
     assert env.sync().stats[L].deleted == 1
     assert first not in [x["QuotationLineId"] for x in env.crm_all("QuotationLine")]
     assert env.link(Datatype.orders, webcrm=opp_id).webshop_id == order_id
+
+
+def test_a_record_waiting_in_the_inbox_is_replaced_by_its_unchanged_re_read(env: Env) -> None:
+    """A record read back with its agreed values is still staged when an older version
+    of it waits in the inbox: the newer read must replace that row, not leave the older
+    version to be written later."""
+    from shopsync.store.models import InboxRecord
+
+    (rid,) = orgs(env, "Venter", "DK4300000", 1)
+    env.sync()
+    env.sync()  # the echo of the create
+    shop_id = env.link(Datatype.customers, webcrm=rid).webshop_id
+    agreed = env.crm_get("Organisation", rid)["OrganisationCity"]
+    env.crm_update("Organisation", rid, OrganisationCity="Forældet")
+    older = env.crm_get("Organisation", rid)
+    time.sleep(0.01)
+    env.crm_update("Organisation", rid, OrganisationCity=agreed)  # edited back
+    with env.inst.session() as s:  # the older version, left waiting by an earlier run
+        repo.stage(s, "customers", "webcrm", str(rid),
+                   updated_at=repo.as_utc(parse_time(older["OrganisationUpdatedAt"])),
+                   data=older)  # fmt: skip
+        s.flush()
+        row = s.scalars(select(InboxRecord)).one()
+        row.waiting_reason = "waiting for a test"
+        s.commit()
+    report = env.sync()
+    assert report.writes == 0, report.plan
+    assert "Forældet" not in str(env.shop_get("customers", shop_id))
+    with env.inst.session() as s:
+        assert repo.inbox_record_ids(s, "customers", "webcrm") == []
 
 
 def test_an_order_echo_is_dropped_with_line_fingerprints_of_older_releases(

@@ -79,17 +79,27 @@ def without_unchanged(
         repo.refresh_fingerprints(
             ctx.session, dt.value, system, {r: fp for r, fp in refresh.items() if r in found}
         )
-    if dropped:
-        # Asked only of the records about to be dropped: an inbox filled by this run's
-        # earlier pages is often not yet in PostgreSQL's statistics, and a lookup of a
-        # whole page then scanned it once per id (0.8 s a run of 16,000 changed records).
-        waiting = repo.inbox_ids_among(ctx.session, dt.value, system, [page[i][0] for i in dropped])
-        dropped = {i for i in dropped if page[i][0] not in waiting}
+    dropped = _not_waiting(ctx, dt, system, page, dropped)
     children = POLICIES[dt].children
     if children is not None and system == WEBSHOP and dropped:
         dropped = _children_unchanged(ctx, children, page, dropped)
     ctx.report.stats[dt].unchanged += len(dropped)
     return [entry for i, entry in enumerate(page) if i not in dropped]
+
+
+def _not_waiting(
+    ctx: RunContext, dt: Datatype, system: str, page: list[Staged], candidates: set[int]
+) -> set[int]:
+    """Of the ``candidates`` (page indexes), those without a row waiting in the inbox.
+
+    Asked only of the records about to be dropped: an inbox filled by this run's earlier
+    pages is often not yet in PostgreSQL's statistics, and a lookup of a whole page then
+    scanned it once per id (0.8 s in a run of 16,000 changed records)."""
+    if not candidates:
+        return candidates
+    ids = [page[i][0] for i in candidates]
+    waiting = repo.inbox_ids_among(ctx.session, dt.value, system, ids)
+    return {i for i in candidates if page[i][0] not in waiting}
 
 
 def _children_unchanged(
