@@ -95,6 +95,9 @@ class InboxRecord(Base):
     __table_args__ = (
         UniqueConstraint("datatype", "system", "record_id", name="uq_inbox_record"),
         Index("ix_inbox_parent", "datatype", "system", "parent_id"),
+        Index("ix_inbox_batch", "datatype", "id"),
+        # read a batch at a time in id order (``repo.inbox_batch``), whatever the
+        # planner's statistics say of the inbox's size
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
