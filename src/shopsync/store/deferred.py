@@ -8,7 +8,7 @@ third of a changed record's engine time); here the new values are set on the loa
 objects as if read from the database (``set_committed_value``: they are not dirty, and
 the session keeps answering with them) and sent as one statement per table: an
 ``UPDATE ... WHERE key = ?`` ``executemany`` on SQLite, one ``UPDATE ... FROM
-unnest(...)`` over arrays on PostgreSQL. Inbox rows leave the session and go in one
+json_to_recordset(...)`` over a JSON document of the rows on PostgreSQL. Inbox rows leave the session and go in one
 ``DELETE ... WHERE id IN (...)``.
 
 Pending updates are sent before any statement the session executes, before each flush
@@ -130,18 +130,16 @@ def send(s: Session) -> None:
 
 
 _PG_SNAPSHOTS = text(
-    """UPDATE snapshots AS t SET props = CAST(v.props AS json),
+    """UPDATE snapshots AS t SET props = v.props,
         webcrm_updated_at = v.c_at, webshop_updated_at = v.s_at, webshop_version = v.version,
         webcrm_fp = v.c_fp, webshop_fp = v.s_fp, updated_at = v.at
-    FROM unnest(CAST(:link_id AS bigint[]), CAST(:props AS text[]),
-        CAST(:c_at AS timestamptz[]), CAST(:s_at AS timestamptz[]), CAST(:version AS int[]),
-        CAST(:c_fp AS text[]), CAST(:s_fp AS text[]), CAST(:at AS timestamptz[]))
-        AS v(link_id, props, c_at, s_at, version, c_fp, s_fp, at)
+    FROM json_to_recordset(CAST(:rows AS json)) AS v(link_id bigint, props json,
+        c_at timestamptz, s_at timestamptz, version int, c_fp text, s_fp text, at timestamptz)
     WHERE t.link_id = v.link_id"""
 )
 _PG_LINKS = text(
     """UPDATE links AS t SET updated_at = v.at
-    FROM unnest(CAST(:id AS bigint[]), CAST(:at AS timestamptz[])) AS v(id, at)
+    FROM json_to_recordset(CAST(:rows AS json)) AS v(id bigint, at timestamptz)
     WHERE t.id = v.id"""
 )
 
@@ -151,26 +149,30 @@ def _send_postgresql(
     snapshots: list[tuple[int, dict[str, Any]]],
     links: list[tuple[int, datetime]],
 ) -> None:
-    """PostgreSQL: each table's updates as one statement over arrays (``unnest``), one
-    parameter per column. An ``executemany`` runs the ``UPDATE`` once per row on the
-    server, which cost as much as the rest of recording a changed record."""
+    """PostgreSQL: each table's updates as one statement over one JSON document of the
+    rows (``json_to_recordset``). An ``executemany`` ran the ``UPDATE`` once per row on
+    the server, which cost as much as the rest of recording a changed record; arrays
+    (``unnest``) cost as much again in psycopg, which quotes each text element of an
+    array in Python, and a snapshot's values are a JSON text full of quotes."""
     if snapshots:
-        rows = [values for _, values in snapshots]
-        conn.execute(
-            _PG_SNAPSHOTS,
-            {
-                "link_id": [key for key, _ in snapshots],
-                "props": [dump_json(v["props"]) for v in rows],
-                "c_at": [v["webcrm_updated_at"] for v in rows],
-                "s_at": [v["webshop_updated_at"] for v in rows],
-                "version": [v["webshop_version"] for v in rows],
-                "c_fp": [v["webcrm_fp"] for v in rows],
-                "s_fp": [v["webshop_fp"] for v in rows],
-                "at": [v["updated_at"] for v in rows],
-            },
-        )
+        rows = [_snapshot_row(key, values) for key, values in snapshots]
+        conn.execute(_PG_SNAPSHOTS, {"rows": dump_json(rows)})
     if links:
-        conn.execute(_PG_LINKS, {"id": [key for key, _ in links], "at": [at for _, at in links]})
+        rows = [{"id": key, "at": _iso(at)} for key, at in links]
+        conn.execute(_PG_LINKS, {"rows": dump_json(rows)})
+
+
+def _snapshot_row(link_id: int, v: dict[str, Any]) -> dict[str, Any]:
+    """One row of the JSON document :data:`_PG_SNAPSHOTS` reads, named as it names them."""
+    return {
+        "link_id": link_id, "props": v["props"], "c_at": _iso(v["webcrm_updated_at"]),
+        "s_at": _iso(v["webshop_updated_at"]), "version": v["webshop_version"],
+        "c_fp": v["webcrm_fp"], "s_fp": v["webshop_fp"], "at": _iso(v["updated_at"]),
+    }  # fmt: skip
+
+
+def _iso(at: datetime | None) -> str | None:
+    return None if at is None else at.isoformat()
 
 
 def delete_inbox_rows(s: Session, rows: Iterable[InboxRecord]) -> None:
