@@ -7,7 +7,8 @@ Through the unit of work each costs an object's change tracking at flush (about 
 third of a changed record's engine time); here the new values are set on the loaded
 objects as if read from the database (``set_committed_value``: they are not dirty, and
 the session keeps answering with them) and sent as one statement per table: an
-``UPDATE ... WHERE key = ?`` ``executemany`` on SQLite, one ``UPDATE ... FROM
+``UPDATE ... WHERE key = ?`` driver-level ``executemany`` (:mod:`~shopsync.store.bulk`) on
+SQLite, one ``UPDATE ... FROM
 json_to_recordset(...)`` over a JSON document of the rows on PostgreSQL. Inbox rows leave the session and go in one
 ``DELETE ... WHERE id IN (...)``.
 
@@ -23,10 +24,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, delete, event, inspect, text, update
+from sqlalchemy import Connection, Table, delete, event, inspect, text
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from shopsync.store import bulk
 from shopsync.store.chunks import among, in_chunks
 from shopsync.store.db import dump_json
 from shopsync.store.models import InboxRecord, Link, Snapshot
@@ -111,22 +113,14 @@ def send(s: Session) -> None:
     if conn.dialect.name == "postgresql":
         _send_postgresql(conn, snapshots, links)
         return
-    if snapshots:
-        table = cast(Table, Snapshot.__table__)
-        stmt = (
-            update(table)
-            .where(table.c.link_id == bindparam("b_link_id"))
-            .values({name: bindparam(name) for name in SNAPSHOT_COLUMNS})
-        )
-        conn.execute(stmt, [{"b_link_id": key, **values} for key, values in snapshots])
-    if links:
-        table = cast(Table, Link.__table__)
-        stmt = (
-            update(table)
-            .where(table.c.id == bindparam("b_id"))
-            .values(updated_at=bindparam("b_updated_at"))
-        )
-        conn.execute(stmt, [{"b_id": key, "b_updated_at": at} for key, at in links])
+    bulk.update_many(
+        conn, _table(Snapshot), "link_id", [{**values, "link_id": key} for key, values in snapshots]
+    )
+    bulk.update_many(conn, _table(Link), "id", [{"id": key, "updated_at": at} for key, at in links])
+
+
+def _table(model: type[Snapshot] | type[Link]) -> Table:
+    return cast(Table, model.__table__)
 
 
 _PG_SNAPSHOTS = text(

@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from shopsync.store import bulk
 from shopsync.store.models import InboxRecord
 from shopsync.store.repo._common import _of, _table, as_utc, now
 
@@ -111,7 +112,8 @@ def stage_page(
         row.updated_at, row.data, row.deleted = updated_at, data, data is None
         row.parent_id, row.waiting_reason, row.received_at = parent_id, None, t
     if new:
-        s.execute(insert(_table(InboxRecord)), list(new.values()))
+        s.flush()  # rows changed above go first, as a Session.execute would send them
+        bulk.insert_many(s.connection(), _table(InboxRecord), list(new.values()))
 
 
 def _older(updated_at: datetime | None, than: datetime | None) -> bool:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from shopsync.store import bulk
 from shopsync.store.chunks import among, in_chunks
 from shopsync.store.models import MergeKey
 from shopsync.store.repo._common import _of, _table
@@ -42,7 +43,7 @@ def replace_merge_keys(
         for key in record_keys
     ]
     if rows:
-        s.execute(insert(_table(MergeKey)), rows)  # the table's: a plain executemany
+        bulk.insert_many(s.connection(), _table(MergeKey), rows)
 
 
 def clear_merge_keys(s: Session, datatype: str, system: str, record_id: str) -> None:
