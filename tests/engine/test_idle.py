@@ -283,6 +283,29 @@ def test_a_record_waiting_in_the_inbox_is_replaced_by_its_unchanged_re_read(env:
         assert repo.inbox_record_ids(s, "customers", "webcrm") == []
 
 
+def test_a_run_that_grows_the_tables_has_them_analysed_as_it_goes(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Staging analyses the inbox and merge keys, creating analyses the links and
+    snapshots, each time the rows added double (here from 4); a run that adds fewer
+    analyses nothing."""
+    from shopsync.store import statistics
+
+    done: list[tuple[str, ...]] = []
+    monkeypatch.setattr(statistics, "FIRST", 4)
+    monkeypatch.setattr(statistics, "analyze", lambda _s, tables: done.append(tuple(tables)))
+    ids = orgs(env, "Vokser", "DK4400000", 10)
+    env.sync()
+    assert done.count(("inbox", "merge_keys")) >= 1, done
+    assert done.count(("links", "snapshots")) >= 1, done
+    assert len(done) <= 6, done  # doubling: a few per run, not one per page
+    env.sync()  # the echo of the creates
+    done.clear()
+    env.crm_update("Organisation", ids[0], OrganisationCity="Vejle")
+    env.sync()
+    assert done == []
+
+
 def test_an_order_echo_is_dropped_with_line_fingerprints_of_older_releases(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -26,6 +26,7 @@ from shopsync.engine.ports import WebcrmPort, WebshopPort
 from shopsync.engine.report import PlanLine, RunReport
 from shopsync.store import repo
 from shopsync.store.models import Link
+from shopsync.store.statistics import Growth
 
 Progress = Callable[[Datatype, str, int], None]
 
@@ -60,6 +61,8 @@ class RunContext:
     after the orders."""
     deferred_intents: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     """Intents of records linked since the last commit, deleted by :meth:`commit`."""
+    growth: Growth = field(default_factory=Growth)
+    """How much this run has grown the state tables (:meth:`commit` analyses them)."""
 
     def commit(self) -> None:
         """Commit (a dry run only flushes: everything is rolled back at its end).
@@ -74,6 +77,20 @@ class RunContext:
             self.session.flush()
         else:
             self.session.commit()
+            self._tables_grown()
+
+    def _tables_grown(self) -> None:
+        """Analyse the tables this run has grown, each time it has doubled what it added
+        (PostgreSQL plans from statistics autovacuum refreshes only minutes later:
+        :mod:`shopsync.store.statistics`). Records read fill the inbox and the merge
+        keys (less those dropped as unchanged before staging); records created or merged add
+        links and snapshots."""
+        stats = self.report.stats.values()
+        read = sum(x.read_webcrm + x.read_webshop - x.unchanged for x in stats)
+        linked = sum(x.created_in_webshop + x.created_in_webcrm + x.linked_by_merge for x in stats)
+        staged = self.growth.added(self.session, ("inbox", "merge_keys"), read)
+        if staged | self.growth.added(self.session, ("links", "snapshots"), linked):
+            self.session.commit()  # ANALYZE holds a lock (on autovacuum's work) until then
 
     def intent_spent(self, dt: Datatype, system: str, record_id: str) -> None:
         """The create intent of ``record_id`` (of ``system``) is done once this commits."""
