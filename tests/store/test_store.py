@@ -154,6 +154,20 @@ def test_uncommitted_work_is_lost_together(sessions: sessionmaker[Session]) -> N
         assert repo.link_by_webcrm(s, "customers", "9") is None
 
 
+def test_intent_keys_of_a_batch_are_made_once_and_kept(sessions: sessionmaker[Session]) -> None:
+    with sessions() as s:
+        first = repo.intent_key(s, "customers", "webcrm", "1")
+        keys = repo.intent_keys(s, "customers", "webcrm", ["1", "2", "3", "2"])
+        assert set(keys) == {"1", "2", "3"} and keys["1"] == first
+        assert len(set(keys.values())) == 3
+        s.commit()
+        assert repo.intent_keys(s, "customers", "webcrm", ["3", "2", "1"]) == keys
+        assert repo.intent_key(s, "customers", "webcrm", "2") == keys["2"]
+        # another datatype or side has keys of its own
+        assert repo.intent_keys(s, "customers", "webshop", ["1"])["1"] != keys["1"]
+        assert repo.intent_keys(s, "customers", "webcrm", []) == {}
+
+
 def test_put_aside_and_intents(sessions: sessionmaker[Session]) -> None:
     with sessions() as s:
         repo.put_aside(s, "products", "webcrm", "5", "too long", "fp1", {"x": 1})

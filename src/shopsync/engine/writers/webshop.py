@@ -70,10 +70,13 @@ class WebshopWriter:
         after it, writes nothing twice.
         """
         ctx = self.ctx
-        for item in items:
-            if item.shop_create and item.c_row is not None:
-                key = repo.intent_key(ctx.session, dt.value, WEBCRM, item.c_row.record_id)
-                item.shop_key = key
+        creates = [i for i in items if i.shop_create and i.c_row is not None]
+        if creates:
+            ids = [i.c_row.record_id for i in creates if i.c_row is not None]
+            keys = repo.intent_keys(ctx.session, dt.value, WEBCRM, ids)
+            for item in creates:
+                assert item.c_row is not None
+                item.shop_key = keys[item.c_row.record_id]
         ctx.commit()
         writes = [i for i in items if i.shop_body is not None]
         ops: list[ws.WriteOp] = []

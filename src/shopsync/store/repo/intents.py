@@ -10,11 +10,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from shopsync.store import bulk
+from shopsync.store.chunks import in_chunks
 from shopsync.store.models import Intent
 from shopsync.store.repo._common import _of, as_utc, now
 
@@ -33,6 +35,32 @@ def intent_key(s: Session, datatype: str, system: str, record_id: str) -> str:
         s.add(row)
         s.flush()
     return row.key
+
+
+def intent_keys(
+    s: Session, datatype: str, system: str, record_ids: Sequence[str]
+) -> dict[str, str]:
+    """:func:`intent_key` for a batch of records: one query for the keys they have, one
+    ``executemany`` for those made now. Record id → key."""
+    keys: dict[str, str] = {}
+    s.flush()  # as intent_key flushes: any intent added to the session is in the table
+    for chunk in in_chunks(dict.fromkeys(record_ids)):
+        found = s.execute(
+            select(Intent.record_id, Intent.key).where(*_of(Intent, datatype, system, chunk))
+        )
+        keys.update({rid: key for rid, key in found})
+        t = now()
+        new = [_new_intent(datatype, system, rid, t) for rid in chunk if rid not in keys]
+        bulk.insert_many(s.connection(), cast(Table, Intent.__table__), new)
+        keys.update({str(row["record_id"]): str(row["key"]) for row in new})
+    return keys
+
+
+def _new_intent(datatype: str, system: str, record_id: str, at: datetime) -> dict[str, object]:
+    return {
+        "datatype": datatype, "system": system, "record_id": record_id,
+        "key": str(uuid.uuid4()), "created_at": at,
+    }  # fmt: skip
 
 
 def mark_sent(
