@@ -83,8 +83,8 @@ class RunContext:
         """Analyse the tables this run has grown, each time it has doubled what it added
         (PostgreSQL plans from statistics autovacuum refreshes only minutes later:
         :mod:`shopsync.store.statistics`). Records read fill the inbox and the merge
-        keys (less those dropped as unchanged before staging); records created or merged add
-        links and snapshots."""
+        keys (less those dropped as unchanged before staging); records created or
+        merged add links and snapshots."""
         stats = self.report.stats.values()
         read = sum(x.read_webcrm + x.read_webshop - x.unchanged for x in stats)
         linked = sum(x.created_in_webshop + x.created_in_webcrm + x.linked_by_merge for x in stats)

@@ -41,10 +41,11 @@ def without_unchanged(
     form. The rest (no fingerprint yet, or one stored by an older release) are compared
     value by value with the snapshot's props, and the equal ones get their fingerprint
     rewritten. A value read back in another form than the one stored (``10`` for
-    ``10.0``) goes the full path once, which stores its snapshot anew. Kept: records with a row waiting in the inbox (the newer
-    version must replace it), deletions, datatypes whose policy has no fast path
-    (webshop lines: they travel inside their order), and webshop orders whose lines
-    are not exactly their linked, unchanged lines (:func:`_children_unchanged`).
+    ``10.0``) goes the full path once, which stores its snapshot anew. Kept: records
+    with a row waiting in the inbox (the newer version must replace it), deletions,
+    datatypes whose policy has no fast path (webshop lines: they travel inside their
+    order), and webshop orders whose lines are not exactly their linked, unchanged
+    lines (:func:`_children_unchanged`).
     """
     if not POLICIES[dt].fast_path(system):
         return page

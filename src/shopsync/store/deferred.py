@@ -7,10 +7,10 @@ Through the unit of work each costs an object's change tracking at flush (about 
 third of a changed record's engine time); here the new values are set on the loaded
 objects as if read from the database (``set_committed_value``: they are not dirty, and
 the session keeps answering with them) and sent as one statement per table: an
-``UPDATE ... WHERE key = ?`` driver-level ``executemany`` (:mod:`~shopsync.store.bulk`) on
-SQLite, one ``UPDATE ... FROM
-json_to_recordset(...)`` over a JSON document of the rows on PostgreSQL. Inbox rows leave the session and go in one
-``DELETE ... WHERE id IN (...)``.
+``UPDATE ... WHERE key = ?`` driver-level ``executemany`` (:mod:`~shopsync.store.bulk`)
+on SQLite, one ``UPDATE ... FROM json_to_recordset(...)`` over a JSON document of the
+rows on PostgreSQL. Inbox rows leave the session and go in one ``DELETE ... WHERE id IN
+(...)``.
 
 Pending updates are sent before any statement the session executes, before each flush
 and before a commit, so no query in the same transaction sees an older row; a rollback
