@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine, delete, event, insert, select, text
 from sqlalchemy.exc import CompileError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -79,3 +82,39 @@ def test_among_refuses_a_database_it_was_not_written_for() -> None:
 
     with pytest.raises(CompileError, match="SQLite and PostgreSQL"):
         select(Link.id).where(among(Link.id, [1])).compile(dialect=mysql.dialect())
+
+
+def test_among_uses_the_index_on_postgresql(
+    sessions: sessionmaker[Session], engine: Engine
+) -> None:
+    """The JSON list is made an array once (an init plan), and the index is searched
+    with it, for a text column and an integer one."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's query plan")
+    sent: list[tuple[str, Any]] = []
+    with sessions() as s:
+        add_links(s, 5000)
+        s.commit()
+        s.execute(text("ANALYZE links"))
+        for column, ids in ((Link.webcrm_id, ["3", "7"]), (Link.id, [3, 7])):
+            stmt = select(Link.id).where(Link.datatype == "customers", among(column, ids))
+            with event_listened(engine, sent):
+                s.execute(stmt).all()
+            sql, params = sent.pop()
+            cursor = s.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+            plan = "\n".join(str(r[0]) for r in cursor.execute(f"EXPLAIN {sql}", params))
+            assert "Index" in plan and "Seq Scan" not in plan, plan
+
+
+@contextmanager
+def event_listened(engine: Engine, sent: list[tuple[str, Any]]) -> Iterator[None]:
+    """Each statement the engine sends, as the driver gets it."""
+
+    def keep(_c: Any, _cur: Any, stmt: str, params: Any, _ctx: Any, _many: bool) -> None:
+        sent.append((stmt, params))
+
+    event.listen(engine, "before_cursor_execute", keep)
+    try:
+        yield
+    finally:
+        event.remove(engine, "before_cursor_execute", keep)
