@@ -306,6 +306,28 @@ def test_a_run_that_grows_the_tables_has_them_analysed_as_it_goes(
     assert done == []
 
 
+def test_matching_a_batch_reads_the_merge_keys_and_their_variants_at_once(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """New records with VAT numbers are matched from the holders read for the whole
+    batch, a VAT number's variant (without its country) included: no key is looked up
+    on its own. A shop customer with the same VAT number is still found."""
+    from tests.engine.conftest import customer
+
+    asked: list[str] = []
+    real = repo.find_by_merge_key
+    monkeypatch.setattr(
+        repo,
+        "find_by_merge_key",
+        lambda s, dt, system, key: asked.append(key) or real(s, dt, system, key),
+    )
+    orgs(env, "Nøgle", "DK4600000", 6)
+    env.shop_create("customers", customer("Nøgle 0 ApS", vat_number="DK46000000"))
+    report = env.sync()
+    assert asked == []
+    assert report.stats[Datatype.customers].linked_by_merge == 1, report.stats[Datatype.customers]
+
+
 def test_an_order_echo_is_dropped_with_line_fingerprints_of_older_releases(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:

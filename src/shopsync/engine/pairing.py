@@ -11,7 +11,7 @@ import structlog
 
 from shopsync.config.model import Datatype
 from shopsync.engine.context import RunContext
-from shopsync.engine.matching import Outcome
+from shopsync.engine.matching import Outcome, key_variants
 from shopsync.engine.model import WEBCRM, WEBSHOP, Hold, other
 from shopsync.engine.recorder import Recorder
 from shopsync.engine.streams import STREAMS
@@ -98,9 +98,11 @@ class Pairing:
             if row.deleted or row.data is None or self._links.get((row.system, row.record_id)):
                 continue
             try:
-                keys.update(matcher.keys(dt, row.system, row.data))
+                own = matcher.keys(dt, row.system, row.data)
             except Exception:  # unreadable for the matcher: choose() looks it up itself
                 continue
+            # choose() also asks for each key's variants (a VAT number without its country)
+            keys.update(variant for key in own for variant in (key, *key_variants(key)))
         self.holders = {}
         if not keys:
             return
