@@ -45,7 +45,9 @@ def _stored(s: Session, prefix: str) -> list[tuple[Any, ...]]:
 def test_insert_many_writes_what_a_core_insert_writes(sessions: sessionmaker[Session]) -> None:
     with sessions() as s:
         s.execute(insert(TABLE), [_row(f"core-{i}", d) for i, d in enumerate(ODD)])
-        bulk.insert_many(s.connection(), TABLE, [_row(f"bulk-{i}", d) for i, d in enumerate(ODD)])
+        bulk.insert_many(
+            s.connection(), InboxRecord, [_row(f"bulk-{i}", d) for i, d in enumerate(ODD)]
+        )
         s.commit()
         assert _stored(s, "bulk-") == _stored(s, "core-")
         assert len(_stored(s, "bulk-")) == 3
@@ -71,7 +73,7 @@ def test_update_many_writes_what_a_core_update_writes(sessions: sessionmaker[Ses
             s.execute(update(TABLE).where(TABLE.c.id == ids[f"core-{i}"]).values(**change))
         bulk.update_many(
             s.connection(),
-            TABLE,
+            InboxRecord,
             "id",
             [{"id": ids[f"bulk-{i}"], **c} for i, c in enumerate(changes)],
         )
@@ -86,14 +88,14 @@ def test_nothing_to_write_sends_nothing(engine: Engine) -> None:
 
     event.listen(engine, "before_cursor_execute", lambda *a: sent.append(a[2]))
     with engine.begin() as conn:
-        bulk.insert_many(conn, TABLE, [])
-        bulk.update_many(conn, TABLE, "id", [])
+        bulk.insert_many(conn, InboxRecord, [])
+        bulk.update_many(conn, InboxRecord, "id", [])
     assert [x for x in sent if x != "BEGIN"] == []  # SQLite's own BEGIN aside
 
 
 def test_placeholders_match_the_driver(engine: Engine) -> None:
     """``?`` for sqlite3 and ``%s`` for psycopg: a wrong one fails at once."""
     with engine.begin() as conn:
-        bulk.insert_many(conn, TABLE, [_row("mark", {"n": 1})])
+        bulk.insert_many(conn, InboxRecord, [_row("mark", {"n": 1})])
         got = conn.execute(select(InboxRecord.data).where(InboxRecord.record_id == "mark"))
         assert got.scalar_one() == {"n": 1}

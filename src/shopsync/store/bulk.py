@@ -15,17 +15,21 @@ Only for statements whose rows all have the same columns; nothing here is read b
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, Table
+
+from shopsync.store.models import Base
 
 Processor = Callable[[Any], Any] | None
 
 
-def insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """``INSERT`` ``rows`` (mappings of column name → value, all with the same keys)."""
+def insert_many(conn: Connection, model: type[Base], rows: Sequence[Mapping[str, Any]]) -> None:
+    """``INSERT`` ``rows`` into ``model``'s table (mappings of column name → value, all
+    with the same keys)."""
     if not rows:
         return
+    table = _table(model)
     columns = list(rows[0])
     sql = (
         f"INSERT INTO {_name(conn, table.name)} ({', '.join(_name(conn, c) for c in columns)}) "
@@ -35,12 +39,13 @@ def insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
 
 
 def update_many(
-    conn: Connection, table: Table, key: str, rows: Sequence[Mapping[str, Any]]
+    conn: Connection, model: type[Base], key: str, rows: Sequence[Mapping[str, Any]]
 ) -> None:
-    """``UPDATE`` each row's other columns ``WHERE key = row[key]`` (all rows with the
-    same keys)."""
+    """``UPDATE`` each row's other columns in ``model``'s table ``WHERE key = row[key]``
+    (all rows with the same keys)."""
     if not rows:
         return
+    table = _table(model)
     columns = [c for c in rows[0] if c != key]
     mark = _mark(conn)
     sets = ", ".join(f"{_name(conn, c)} = {mark}" for c in columns)
@@ -64,6 +69,10 @@ def _send(
         for row in rows
     ]
     conn.exec_driver_sql(sql, params)
+
+
+def _table(model: type[Base]) -> Table:
+    return cast(Table, model.__table__)
 
 
 def _name(conn: Connection, name: str) -> str:

@@ -35,16 +35,6 @@ from shopsync.store.models import InboxRecord, Link, Snapshot
 
 _KEY = "shopsync.deferred"
 
-SNAPSHOT_COLUMNS = (
-    "props",
-    "webcrm_updated_at",
-    "webshop_updated_at",
-    "webshop_version",
-    "webcrm_fp",
-    "webshop_fp",
-    "updated_at",
-)
-
 
 @dataclass
 class _Pending:
@@ -86,7 +76,8 @@ def is_loaded(s: Session, obj: object) -> bool:
 
 
 def update_snapshot(s: Session, snap: Snapshot, values: dict[str, Any]) -> None:
-    """Give a loaded snapshot ``values`` (columns of :data:`SNAPSHOT_COLUMNS`)."""
+    """Give a loaded snapshot ``values`` (its columns but ``link_id``, as
+    :func:`~shopsync.store.repo.put_snapshot` makes them)."""
     for name, value in values.items():
         set_committed_value(snap, name, value)
     _pending(s).snapshots[snap.link_id] = values
@@ -114,13 +105,9 @@ def send(s: Session) -> None:
         _send_postgresql(conn, snapshots, links)
         return
     bulk.update_many(
-        conn, _table(Snapshot), "link_id", [{**values, "link_id": key} for key, values in snapshots]
+        conn, Snapshot, "link_id", [{**values, "link_id": key} for key, values in snapshots]
     )
-    bulk.update_many(conn, _table(Link), "id", [{"id": key, "updated_at": at} for key, at in links])
-
-
-def _table(model: type[Snapshot] | type[Link]) -> Table:
-    return cast(Table, model.__table__)
+    bulk.update_many(conn, Link, "id", [{"id": key, "updated_at": at} for key, at in links])
 
 
 _PG_SNAPSHOTS = text(

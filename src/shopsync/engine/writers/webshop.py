@@ -70,13 +70,11 @@ class WebshopWriter:
         after it, writes nothing twice.
         """
         ctx = self.ctx
-        creates = [i for i in items if i.shop_create and i.c_row is not None]
+        creates = [(i, i.c_row.record_id) for i in items if i.shop_create and i.c_row is not None]
         if creates:
-            ids = [i.c_row.record_id for i in creates if i.c_row is not None]
-            keys = repo.intent_keys(ctx.session, dt.value, WEBCRM, ids)
-            for item in creates:
-                assert item.c_row is not None
-                item.shop_key = keys[item.c_row.record_id]
+            keys = repo.intent_keys(ctx.session, dt.value, WEBCRM, [rid for _, rid in creates])
+            for item, rid in creates:
+                item.shop_key = keys[rid]
         ctx.commit()
         writes = [i for i in items if i.shop_body is not None]
         ops: list[ws.WriteOp] = []

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from shopsync.store import bulk
 from shopsync.store.models import InboxRecord
-from shopsync.store.repo._common import _of, _table, as_utc, now
+from shopsync.store.repo._common import _of, as_utc, now
 
 
 def stage(
@@ -113,7 +113,7 @@ def stage_page(
         row.parent_id, row.waiting_reason, row.received_at = parent_id, None, t
     if new:
         s.flush()  # rows changed above go first, as a Session.execute would send them
-        bulk.insert_many(s.connection(), _table(InboxRecord), list(new.values()))
+        bulk.insert_many(s.connection(), InboxRecord, list(new.values()))
 
 
 def _older(updated_at: datetime | None, than: datetime | None) -> bool:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from shopsync.store import bulk
@@ -23,27 +23,16 @@ from shopsync.store.repo._common import _of, as_utc, now
 
 def intent_key(s: Session, datatype: str, system: str, record_id: str) -> str:
     """The idempotency key for creating this record on the other side (made once)."""
-    row = s.scalar(select(Intent).where(*_of(Intent, datatype, system, record_id)))
-    if row is None:
-        row = Intent(
-            datatype=datatype,
-            system=system,
-            record_id=record_id,
-            key=str(uuid.uuid4()),
-            created_at=now(),
-        )
-        s.add(row)
-        s.flush()
-    return row.key
+    return intent_keys(s, datatype, system, [record_id])[record_id]
 
 
 def intent_keys(
     s: Session, datatype: str, system: str, record_ids: Sequence[str]
 ) -> dict[str, str]:
-    """:func:`intent_key` for a batch of records: one query for the keys they have, one
+    """The idempotency keys for creating these records on the other side (made once): one query for the keys they have, one
     ``executemany`` for those made now. Record id → key."""
     keys: dict[str, str] = {}
-    s.flush()  # as intent_key flushes: any intent added to the session is in the table
+    s.flush()  # any intent added to the session is in the table before it is asked
     for chunk in in_chunks(dict.fromkeys(record_ids)):
         found = s.execute(
             select(Intent.record_id, Intent.key).where(*_of(Intent, datatype, system, chunk))
@@ -51,7 +40,7 @@ def intent_keys(
         keys.update({rid: key for rid, key in found})
         t = now()
         new = [_new_intent(datatype, system, rid, t) for rid in chunk if rid not in keys]
-        bulk.insert_many(s.connection(), cast(Table, Intent.__table__), new)
+        bulk.insert_many(s.connection(), Intent, new)
         keys.update({str(row["record_id"]): str(row["key"]) for row in new})
     return keys
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from shopsync.store import bulk
 from shopsync.store.chunks import among, in_chunks
 from shopsync.store.models import MergeKey
-from shopsync.store.repo._common import _of, _table
+from shopsync.store.repo._common import _of
 
 
 def replace_merge_keys(
@@ -43,7 +43,7 @@ def replace_merge_keys(
         for key in record_keys
     ]
     if rows:
-        bulk.insert_many(s.connection(), _table(MergeKey), rows)
+        bulk.insert_many(s.connection(), MergeKey, rows)
 
 
 def clear_merge_keys(s: Session, datatype: str, system: str, record_id: str) -> None:
