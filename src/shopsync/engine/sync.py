@@ -33,6 +33,7 @@ from shopsync.config.model import Config, Datatype
 from shopsync.engine.binder import Binder
 from shopsync.engine.context import RunContext
 from shopsync.engine.creates import Creates
+from shopsync.engine.heap import quiet_collector
 from shopsync.engine.lines.process import DryLineProcessor, LineProcessor
 from shopsync.engine.lines.travel import DryTravel, Travel
 from shopsync.engine.mapping.base import LinkMapping
@@ -117,17 +118,18 @@ class Engine:
         wanted = read | set(targets)
         if Datatype.orders in wanted:
             wanted.add(Datatype.order_lines)
-        ctx.onboarded_at = self._onboarding()
-        mode = "dry-run" if ctx.dry_run else ("full" if full else "incr")
-        run_id = repo.start_run(ctx.session, mode).id
-        ctx.commit()
-        try:
-            self._run(wanted, read, targets)
-        except BaseException as exc:
-            ctx.session.rollback()
-            self._finish(run_id, "failed", started, crm0, shop0, error=repr(exc)[:2000])
-            raise
-        self._finish(run_id, "dry-run" if ctx.dry_run else "ok", started, crm0, shop0)
+        with quiet_collector():
+            ctx.onboarded_at = self._onboarding()
+            mode = "dry-run" if ctx.dry_run else ("full" if full else "incr")
+            run_id = repo.start_run(ctx.session, mode).id
+            ctx.commit()
+            try:
+                self._run(wanted, read, targets)
+            except BaseException as exc:
+                ctx.session.rollback()
+                self._finish(run_id, "failed", started, crm0, shop0, error=repr(exc)[:2000])
+                raise
+            self._finish(run_id, "dry-run" if ctx.dry_run else "ok", started, crm0, shop0)
         return self.report
 
     def _run(self, wanted: set[Datatype], read: set[Datatype], targets: Targets) -> None:
