@@ -236,16 +236,21 @@ def snapshot_after(
     s_vals: Mapping[str, Any] = {}
     if s_raw is not None:
         s_vals = s_values if s_values is not None else mapping.webshop_values(s_raw)
-    for f in mapping.fields:
-        prev = (previous or {}).get(f.name, {})
+    # one loop per case: this runs for every record written, over every property
+    before: Props = previous or {}
+    none: dict[str, Any] = {}
+    shape = mapping.webcrm_reading
+    if c_raw is not None and s_raw is not None:
+        return {
+            name: {"c": c_vals[name], "s": s_vals[name]} if reads else {"s": s_vals[name]}
+            for name, reads in shape
+        }
+    c_now: Mapping[str, Any] = c_vals if c_raw is not None else mapping.sent_webcrm_values(sent)
+    for name, reads in shape:
+        prev = before.get(name, none)
         entry: dict[str, Any] = {}
-        if f.webcrm:
-            if c_raw is not None:
-                entry["c"] = c_vals[f.name]
-            elif all(name in sent for name in f.webcrm):
-                entry["c"] = f.webcrm_value(sent)
-            else:
-                entry["c"] = prev.get("c")
-        entry["s"] = s_vals[f.name] if s_raw is not None else prev.get("s")
-        props[f.name] = entry
+        if reads:
+            entry["c"] = c_now[name] if name in c_now else prev.get("c")
+        entry["s"] = s_vals[name] if s_raw is not None else prev.get("s")
+        props[name] = entry
     return props

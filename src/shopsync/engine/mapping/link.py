@@ -48,6 +48,9 @@ class LinkMapping:
     complete_webcrm: CompleteWebcrm | None = None
     """Runs after the rows on every :meth:`to_webcrm` body, for rules that span rows."""
     by_name: dict[str, FieldMap] = field(init=False, repr=False, compare=False)
+    webcrm_reading: tuple[tuple[str, bool], ...] = field(init=False, repr=False, compare=False)
+    """Each property's name, and whether it reads from webCRM (in the table's order)."""
+    _by_webcrm_field: dict[str, tuple[FieldMap, ...]] = field(init=False, repr=False, compare=False)
     _readers: tuple[_Reader, _Reader] = field(init=False, repr=False, compare=False)
     """The rows as ``(name, key or keys, normalizer)`` per side, for the two functions
     below: they run for every record read, the unchanged ones included."""
@@ -69,6 +72,16 @@ class LinkMapping:
             for f in self.fields
         )  # fmt: skip
         object.__setattr__(self, "_readers", (crm, shop))
+        object.__setattr__(
+            self, "webcrm_reading", tuple((f.name, bool(f.webcrm)) for f in self.fields)
+        )
+        reading: dict[str, list[FieldMap]] = {}
+        for f in self.fields:
+            for name in f.webcrm:
+                reading.setdefault(name, []).append(f)
+        object.__setattr__(
+            self, "_by_webcrm_field", {name: tuple(fs) for name, fs in reading.items()}
+        )
 
     def webcrm_values(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """Normalized webCRM-side value of every property that reads from webCRM (what
@@ -78,6 +91,17 @@ class LinkMapping:
             name: norm(get(key) if isinstance(key, str) else tuple(get(k) for k in key))
             for name, key, norm in self._readers[0]
         }
+
+    def sent_webcrm_values(self, sent: Mapping[str, Any]) -> dict[str, Any]:
+        """Normalized webCRM value of each property whose webCRM fields are all in
+        ``sent`` (a body written): what the record holds of them after the write, known
+        without reading it back. Found from the fields sent, not by a walk of the table."""
+        values: dict[str, Any] = {}
+        for key in sent:
+            for f in self._by_webcrm_field.get(key, ()):
+                if f.name not in values and all(name in sent for name in f.webcrm):
+                    values[f.name] = f.webcrm_value(sent)
+        return values
 
     def webshop_values(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """Normalized webshop-side value of every property (:meth:`FieldMap.webshop_value`
