@@ -13,7 +13,8 @@ from sqlalchemy.exc import CompileError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shopsync.store.chunks import among, in_chunks
-from shopsync.store.models import InboxRecord, Link
+from shopsync.store.models import InboxRecord, Intent, Link, MergeKey, PutAside
+from shopsync.store.repo._common import _of
 
 
 def add_links(s: Session, n: int) -> None:
@@ -75,6 +76,24 @@ def test_among_uses_the_index_on_sqlite(sessions: sessionmaker[Session], engine:
         rows = cursor.execute(f"EXPLAIN QUERY PLAN {sql}", ("customers", "webcrm", "[]"))
         plan = " ".join(str(row[-1]) for row in rows)
     assert "SEARCH" in plan and "SCAN inbox" not in plan, plan
+
+
+@pytest.mark.parametrize("model", [MergeKey, InboxRecord, PutAside, Intent])
+def test_records_are_read_by_an_index_on_their_id_on_sqlite(
+    sessions: sessionmaker[Session], engine: Engine, model: Any
+) -> None:
+    """Each table read a page of records at a time (``_of``: datatype, system and the
+    page's ids) is searched by the record ids, not by its datatype and system alone:
+    that read every row of the datatype for each page (merge keys until migration
+    0006)."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's query plan")
+    sql = str(select(model.id).where(*_of(model, "customers", "webcrm", ["1"])).compile(engine))
+    with sessions() as s:
+        cursor = s.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+        rows = cursor.execute(f"EXPLAIN QUERY PLAN {sql}", ("customers", "webcrm", "[]"))
+        plan = " ".join(str(row[-1]) for row in rows)
+    assert "record_id=?" in plan, plan
 
 
 def test_among_refuses_a_database_it_was_not_written_for() -> None:

@@ -116,12 +116,15 @@ class InboxRecord(Base):
 
 class MergeKey(Base):
     __tablename__ = "merge_keys"
-    __table_args__ = (Index("ix_merge_keys_lookup", "datatype", "system", "key"),)
+    __table_args__ = (
+        Index("ix_merge_keys_lookup", "datatype", "system", "key"),
+        Index("ix_merge_keys_record", "datatype", "system", "record_id"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     datatype: Mapped[str] = mapped_column(String(32))
     system: Mapped[str] = mapped_column(String(16))
-    record_id: Mapped[str] = mapped_column(String(128), index=True)
+    record_id: Mapped[str] = mapped_column(String(128))
     key: Mapped[str] = mapped_column(String(512))
 
 
