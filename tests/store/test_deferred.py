@@ -108,3 +108,36 @@ def test_many_updates_carry_every_column_and_empty_values(
             stored = s.get(Link, link.id)
             assert stored is not None
             assert repo.as_utc(stored.updated_at) > repo.as_utc(before[link.id])
+
+
+VALUES: tuple[object, ...] = ("plain", 2**70)
+
+
+def test_times_keep_their_microseconds_and_a_huge_number_takes_the_slow_road(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Times sent in a batch of updates come back to the microsecond, whether the JSON
+    document of the batch was written by orjson or (an integer past 64 bits in a value,
+    which orjson refuses) by ``json``."""
+    from datetime import UTC, datetime
+
+    at = datetime(2026, 5, 1, 12, 30, 15, 123456, tzinfo=UTC)
+    with sessions() as s:
+        links = [repo.add_link(s, "customers", str(i), f"cus_{i}", "webcrm") for i in range(2)]
+        for link in links:
+            repo.put_snapshot(s, link, {"name": {"c": "A", "s": "A"}}, None, None, None)
+        s.commit()
+        snaps = {link.id: s.get(Snapshot, link.id) for link in links}
+        for batch, text_value in enumerate(VALUES):
+            link = links[batch]
+            props = {"name": {"c": text_value, "s": text_value}}
+            repo.put_snapshot(s, link, props, at, at, None, known=snaps[link.id])
+            deferred.send(s)
+        s.commit()
+    with sessions() as s:
+        for link, text_value in zip(links, VALUES, strict=True):
+            row = s.get(Snapshot, link.id)
+            assert row is not None
+            assert repo.as_utc(row.webcrm_updated_at) == at
+            assert repo.as_utc(row.webshop_updated_at) == at
+            assert row.props["name"]["c"] == text_value

@@ -128,6 +128,8 @@ def count_links(s: Session, datatype: str) -> dict[str, int]:
 
 def linked_ids(s: Session, datatype: str, system: str, ids: Sequence[str]) -> set[str]:
     """Which of ``ids`` (of ``system``) are in a link, whatever its state."""
+    if not ids:  # a batch of updates to linked records asks about none
+        return set()
     column = Link.webcrm_id if system == "webcrm" else Link.webshop_id
     return set(s.scalars(select(column).where(Link.datatype == datatype, among(column, ids))))
 
