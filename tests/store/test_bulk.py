@@ -99,3 +99,35 @@ def test_placeholders_match_the_driver(engine: Engine) -> None:
         bulk.insert_many(conn, InboxRecord, [_row("mark", {"n": 1})])
         got = conn.execute(select(InboxRecord.data).where(InboxRecord.record_id == "mark"))
         assert got.scalar_one() == {"n": 1}
+
+
+def test_times_are_stored_as_the_same_text_as_sqlalchemy_writes(
+    sessions: sessionmaker[Session], engine: Engine
+) -> None:
+    """On SQLite a time is text: a time with and without microseconds, with a zone and
+    without, before year 1000, is written character for character as SQLAlchemy writes
+    it (the engine compares and sorts these texts)."""
+    from datetime import timedelta, timezone
+
+    times = [
+        AT,
+        AT.replace(microsecond=0),
+        AT.replace(tzinfo=None),
+        AT.astimezone(timezone(timedelta(hours=2))),  # SQLAlchemy keeps the wall time
+        datetime(999, 1, 2, 3, 4, 5, 6),
+    ]
+    with sessions() as s:
+        for i, at in enumerate(times):
+            s.execute(insert(TABLE), [_row(f"core-{i}", None, updated_at=at, received_at=at)])
+            bulk.insert_many(
+                s.connection(),
+                InboxRecord,
+                [_row(f"bulk-{i}", None, updated_at=at, received_at=at)],
+            )
+        s.commit()
+        rows = s.execute(text("SELECT record_id, CAST(updated_at AS TEXT) FROM inbox"))
+        raw = {rid: at for rid, at in rows}
+    for i in range(len(times)):
+        assert raw[f"bulk-{i}"] == raw[f"core-{i}"], (i, raw)
+    if engine.dialect.name == "sqlite":
+        assert raw["bulk-0"] == "2026-11-30 12:00:00.123456"
