@@ -51,6 +51,8 @@ quote) and prints its top functions by cumulative time, overall and shopsync's o
 ``--statements`` counts the SQL statements each run sends to the state database (an
 ``executemany`` counts once, with its rows beside it) and prints the most frequent
 ones per run: a statement sent once per record shows up with a count near ``read``.
+(PostgreSQL's ``COPY`` of inserted rows, ``store/bulk.py``, is sent past SQLAlchemy and
+is not counted.)
 
 Run::
 
