@@ -573,3 +573,49 @@ def test_a_shop_line_created_in_webcrm_by_a_killed_run_is_not_created_twice(
     assert len(lines) == len(crm) == 2, (lines, crm)
     linked = {env.link(L, webcrm=x["QuotationLineId"]).webshop_id for x in crm}
     assert linked == {x["id"] for x in lines}
+
+
+def test_a_shop_line_whose_interrupted_create_was_lost_is_created_once_settled(
+    line_linked: tuple[Env, int, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A line added in the shop: the run commits its create's intent and dies before
+    the request leaves. The next run cannot tell yet whether the create landed, so the
+    line waits, and the order's reminder waits with it; once webCRM says nothing landed
+    the line is created, once. (The reminder used to go with that first wait, and the
+    line was never created: the shop's order does not change again to bring it back,
+    and a later order moves the shop's cursor past it.)"""
+    from shopsync.connectors.webcrm.client import WebcrmClient
+
+    env, _line_id, order_id, _sid = line_linked
+    webcrm = env.inst.config.webcrm.model_dump()
+    env.reconfigure(webcrm=WebcrmConfig(**{**webcrm, "timeout_seconds": 1.0}))
+    opp_id = int(env.link(ORD, webshop=order_id).webcrm_id)
+    lines = env.shop_get("orders", order_id)["lines"]
+    env.shop_update("orders", order_id, lines=[*lines, sline("SKU-9", position=2)])
+    upsert = WebcrmClient.upsert
+
+    def dies_as_lines_leave(self: WebcrmClient, entity: str, records: Any, **kw: Any) -> Any:
+        if entity == "QuotationLine" and kw.get("on_send") is not None:
+            kw["on_send"](range(len(records)))  # the intents commit, then the kill
+            raise KeyboardInterrupt("killed as the lines' PATCH leaves")
+        return upsert(self, entity, records, **kw)
+
+    with monkeypatch.context() as m:
+        m.setattr(WebcrmClient, "upsert", dies_as_lines_leave)
+        with pytest.raises(KeyboardInterrupt):
+            env.sync()
+    crm = [x for x in env.crm_all("QuotationLine") if x["QuotationLineOpportunityId"] == opp_id]
+    assert len(crm) == 1  # nothing landed
+    customer_id = env.shop_get("orders", order_id)["customer_id"]
+    env.shop_create("orders", order(customer_id, order_number="W-2002"))  # the cursor moves on
+    waiting = env.sync()
+    assert waiting.stats[L].waiting == 1  # until it may have landed
+    assert waiting.stats[L].created_in_webcrm == 0
+    time.sleep(2.5)  # past the 1 s request timeout: webCRM is asked, and says lost
+    env.sync()
+    assert env.sync().writes == 0
+    crm = [x for x in env.crm_all("QuotationLine") if x["QuotationLineOpportunityId"] == opp_id]
+    lines = env.shop_get("orders", order_id)["lines"]
+    assert len(lines) == len(crm) == 2, (lines, crm)
+    linked = {env.link(L, webcrm=x["QuotationLineId"]).webshop_id for x in crm}
+    assert linked == {x["id"] for x in lines}

@@ -52,6 +52,9 @@ class _Plan:
     changed_by: dict[int, tuple[InboxRecord, Line | None]] = field(default_factory=dict)
     """id() of a line in ``new_list`` → (the webCRM row that changed it, the line before;
     None for a line added): a refused line is put aside without its neighbours."""
+    waiting: str | None = None
+    """Why a webshop line of the order waits (its webCRM create may still land): the
+    order is not reconciled until it is settled."""
 
 
 class OrderLines:
@@ -222,7 +225,8 @@ class OrderLines:
         ctx = self.ctx
         left = self.creates.unsettled.get(LINES, {}).get(sid)
         if left is not None:
-            ctx.plan(LINES, "wait", "-", f"webshop:{sid}", may_still_land(left))
+            self.p.waiting = may_still_land(left)
+            ctx.plan(LINES, "wait", "-", f"webshop:{sid}", self.p.waiting)
             return
         if self.recorder.lines.line_still_aside(WEBSHOP, sid, s_line):
             return
@@ -258,8 +262,24 @@ class OrderLines:
             link.state = "webshop_deleted"
 
     def reconciled(self) -> None:
-        """This order's lines are reconciled: its reminder leaves the inbox."""
-        reconciled(self.ctx, self.order_link.webshop_id)
+        """This order's lines are reconciled: its reminder leaves the inbox. When one of
+        its webshop lines waits for an interrupted create to settle, the reminder stays,
+        waiting, so the order is reconciled again: a create found lost then goes again
+        (no shop edit of the order would bring it back)."""
+        if self.p.waiting is None:
+            reconciled(self.ctx, self.order_link.webshop_id)
+            return
+        ctx, shop_id = self.ctx, self.order_link.webshop_id
+        row = repo.inbox_get(ctx.session, LINES.value, WEBSHOP, shop_id)
+        if row is None:
+            repo.stage(
+                ctx.session, LINES.value, WEBSHOP, shop_id,
+                updated_at=None, data=None, parent_id=self.order_link.webcrm_id,
+            )  # fmt: skip
+            ctx.session.flush()
+            row = repo.inbox_get(ctx.session, LINES.value, WEBSHOP, shop_id)
+        assert row is not None
+        row.waiting_reason = self.p.waiting
 
     def plan_dry(self) -> None:
         for link in self.p.crm_deletes:
