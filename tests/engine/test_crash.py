@@ -16,6 +16,7 @@ runs on SQLite and on PostgreSQL); ``SHOPSYNC_CRASH_KILLS=100`` is the long one.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -80,13 +81,15 @@ def run_sync(config: Path, kill_after: float | None) -> int | None:
     log = (config.parent / "sync.log").open("a", encoding="utf-8")
     log.write(f"--- shopsync sync (kill after {kill_after})\n")
     log.flush()
+    reports = (config.parent / "reports.jsonl").open("a", encoding="utf-8")
     proc = subprocess.Popen(
         [sys.executable, "-m", "shopsync", "--log-level", "info", "sync", "--config",
          str(config), "--json"],
-        stdout=subprocess.DEVNULL,
+        stdout=reports,  # a finished run's figures, for explain()
         stderr=log,
     )  # fmt: skip
     log.close()
+    reports.close()
     if kill_after is None:
         return proc.wait(timeout=300)
     try:
@@ -274,10 +277,26 @@ def explain(env: Env, config: Path) -> None:
             print(f"order {order.get('id')} version {order.get('version')} "
                   f"updated {order.get('updated_at')}: {len(order.get('lines') or [])} lines, "
                   f"unlinked {[(x.get('id'), x.get('sku'), x.get('quantity')) for x in loose]}")  # fmt: skip
+    reports = config.parent / "reports.jsonl"
+    if reports.exists():  # one pretty-printed JSON document per finished run
+        print("--- what each finished run did (non-zero figures)")
+        decoder, text, at = json.JSONDecoder(), reports.read_text(encoding="utf-8"), 0
+        while (at := _skip_space(text, at)) < len(text):
+            report, at = decoder.raw_decode(text, at)
+            print({
+                dt: {k: v for k, v in figures.items() if v}
+                for dt, figures in report.get("stats", {}).items()
+            })  # fmt: skip
     log = config.parent / "sync.log"
     if log.exists():
         print("--- last 300 lines of sync.log")
         print("\n".join(log.read_text(encoding="utf-8").splitlines()[-300:]))
+
+
+def _skip_space(text: str, at: int) -> int:
+    while at < len(text) and text[at].isspace():
+        at += 1
+    return at
 
 
 def _patches(env: Env) -> int:
