@@ -549,30 +549,42 @@ def test_lines_written_to_the_shop_by_a_killed_run_are_linked_not_written_again(
     assert linked == {x["id"] for x in lines}
 
 
+def _line_added_in_shop(env: Env, order_id: str) -> int:
+    """With a 1 s webCRM request timeout, a second line added to the shop's order; the
+    order's opportunity id."""
+    webcrm = env.inst.config.webcrm.model_dump()
+    env.reconfigure(webcrm=WebcrmConfig(**{**webcrm, "timeout_seconds": 1.0}))
+    lines = env.shop_get("orders", order_id)["lines"]
+    env.shop_update("orders", order_id, lines=[*lines, sline("SKU-9", position=2)])
+    return int(env.link(ORD, webshop=order_id).webcrm_id)
+
+
+def _two_lines_linked(env: Env, opp_id: int, order_id: str) -> None:
+    """The opportunity and the order hold two lines each, linked one to one."""
+    crm = [x for x in env.crm_all("QuotationLine") if x["QuotationLineOpportunityId"] == opp_id]
+    lines = env.shop_get("orders", order_id)["lines"]
+    assert len(lines) == len(crm) == 2, (lines, crm)
+    linked = {env.link(L, webcrm=x["QuotationLineId"]).webshop_id for x in crm}
+    assert linked == {x["id"] for x in lines}
+
+
 def test_a_shop_line_created_in_webcrm_by_a_killed_run_is_not_created_twice(
     line_linked: tuple[Env, int, str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A line added in the shop is created in webCRM, and the run dies before linking
     it: the next run finds its own create (the intent) instead of creating it again."""
     env, _line_id, order_id, _sid = line_linked
-    webcrm = env.inst.config.webcrm.model_dump()
-    env.reconfigure(webcrm=WebcrmConfig(**{**webcrm, "timeout_seconds": 1.0}))
-    opp_id = int(env.link(ORD, webshop=order_id).webcrm_id)
-    lines = env.shop_get("orders", order_id)["lines"]
-    env.shop_update("orders", order_id, lines=[*lines, sline("SKU-9", position=2)])
+    opp_id = _line_added_in_shop(env, order_id)
     _killed_in(monkeypatch, env, "finish")
     crm = [x for x in env.crm_all("QuotationLine") if x["QuotationLineOpportunityId"] == opp_id]
     assert len(crm) == 2  # the create landed
     waiting = env.sync()
-    assert waiting.stats[L].waiting == 1 and waiting.writes == 0  # until it may have landed
+    # until it may have landed: the new webCRM line, and the order's reminder
+    assert waiting.stats[L].waiting == 2 and waiting.writes == 0
     time.sleep(2.5)  # past the 1 s request timeout: webCRM is asked
     env.sync()
     assert env.sync().writes == 0
-    crm = [x for x in env.crm_all("QuotationLine") if x["QuotationLineOpportunityId"] == opp_id]
-    lines = env.shop_get("orders", order_id)["lines"]
-    assert len(lines) == len(crm) == 2, (lines, crm)
-    linked = {env.link(L, webcrm=x["QuotationLineId"]).webshop_id for x in crm}
-    assert linked == {x["id"] for x in lines}
+    _two_lines_linked(env, opp_id, order_id)
 
 
 def test_a_shop_line_whose_interrupted_create_was_lost_is_created_once_settled(
@@ -587,11 +599,7 @@ def test_a_shop_line_whose_interrupted_create_was_lost_is_created_once_settled(
     from shopsync.connectors.webcrm.client import WebcrmClient
 
     env, _line_id, order_id, _sid = line_linked
-    webcrm = env.inst.config.webcrm.model_dump()
-    env.reconfigure(webcrm=WebcrmConfig(**{**webcrm, "timeout_seconds": 1.0}))
-    opp_id = int(env.link(ORD, webshop=order_id).webcrm_id)
-    lines = env.shop_get("orders", order_id)["lines"]
-    env.shop_update("orders", order_id, lines=[*lines, sline("SKU-9", position=2)])
+    opp_id = _line_added_in_shop(env, order_id)
     upsert = WebcrmClient.upsert
 
     def dies_as_lines_leave(self: WebcrmClient, entity: str, records: Any, **kw: Any) -> Any:
@@ -614,8 +622,4 @@ def test_a_shop_line_whose_interrupted_create_was_lost_is_created_once_settled(
     time.sleep(2.5)  # past the 1 s request timeout: webCRM is asked, and says lost
     env.sync()
     assert env.sync().writes == 0
-    crm = [x for x in env.crm_all("QuotationLine") if x["QuotationLineOpportunityId"] == opp_id]
-    lines = env.shop_get("orders", order_id)["lines"]
-    assert len(lines) == len(crm) == 2, (lines, crm)
-    linked = {env.link(L, webcrm=x["QuotationLineId"]).webshop_id for x in crm}
-    assert linked == {x["id"] for x in lines}
+    _two_lines_linked(env, opp_id, order_id)

@@ -15,7 +15,7 @@ Only for statements whose rows all have the same columns; nothing here is read b
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -67,12 +67,18 @@ def _send(
     columns: Sequence[str],
     rows: Sequence[Mapping[str, Any]],
 ) -> None:
+    conn.exec_driver_sql(sql, list(_values(conn, table, columns, rows)))
+
+
+def _values(
+    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]
+) -> Iterator[tuple[Any, ...]]:
+    """Each row's values in ``columns`` order, through their columns' bind processors."""
     processors = [_processor(conn, table, c) for c in columns]
-    params = [
-        tuple(row[c] if p is None else p(row[c]) for c, p in zip(columns, processors, strict=True))
-        for row in rows
-    ]
-    conn.exec_driver_sql(sql, params)
+    for row in rows:
+        yield tuple(
+            row[c] if p is None else p(row[c]) for c, p in zip(columns, processors, strict=True)
+        )
 
 
 def _copy(
@@ -86,17 +92,11 @@ def _copy(
     transaction. An ``executemany`` of an ``INSERT`` is still one statement per row for
     the server (psycopg pipelines them); ``COPY`` is one stream, a fraction of the cost
     for a page of inbox rows. The values pass the same bind processors first."""
-    processors = [_processor(conn, table, c) for c in columns]
     driver = conn.connection.driver_connection
     assert driver is not None
     with driver.cursor() as cursor, cursor.copy(sql) as copy:
-        for row in rows:
-            copy.write_row(
-                [
-                    row[c] if p is None else p(row[c])
-                    for c, p in zip(columns, processors, strict=True)
-                ]
-            )
+        for values in _values(conn, table, columns, rows):
+            copy.write_row(values)
 
 
 def _processor(conn: Connection, table: Table, column: str) -> Processor:
