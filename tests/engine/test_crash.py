@@ -277,6 +277,7 @@ def explain(env: Env, config: Path) -> None:
             print(f"order {order.get('id')} version {order.get('version')} "
                   f"updated {order.get('updated_at')}: {len(order.get('lines') or [])} lines, "
                   f"unlinked {[(x.get('id'), x.get('sku'), x.get('quantity')) for x in loose]}")  # fmt: skip
+    _explain_doubled_lines(env)
     reports = config.parent / "reports.jsonl"
     if reports.exists():  # one pretty-printed JSON document per finished run
         print("--- what each finished run did (non-zero figures)")
@@ -291,6 +292,38 @@ def explain(env: Env, config: Path) -> None:
     if log.exists():
         print("--- last 300 lines of sync.log")
         print("\n".join(log.read_text(encoding="utf-8").splitlines()[-300:]))
+
+
+def _explain_doubled_lines(env: Env, most: int = 2) -> None:
+    """For the first opportunities holding one product and quantity more than once (a
+    line made twice), every line of theirs on both sides and its link."""
+    by_opp: dict[Any, list[dict[str, Any]]] = {}
+    for x in env.crm_all("QuotationLine"):
+        by_opp.setdefault(x.get("QuotationLineOpportunityId"), []).append(x)
+    with env.inst.session() as s:
+        links = list(s.scalars(repo.select_links("order_lines")))
+        orders = {ln.webcrm_id: ln for ln in s.scalars(repo.select_links("orders"))}
+    by_crm = {ln.webcrm_id: ln for ln in links}
+    by_shop = {ln.webshop_id: ln for ln in links}
+    shown = 0
+    for opp_id, lines in sorted(by_opp.items(), key=lambda kv: str(kv[0])):
+        keys = Counter((x.get("QuotationLineData1"), x.get("QuotationLineQuantity")) for x in lines)
+        if shown >= most or max(keys.values(), default=0) < 2:
+            continue
+        shown += 1
+        order = orders.get(str(opp_id))
+        pair = order and (order.webshop_id, order.created_by, order.created_at)
+        print(f"opportunity {opp_id}: order link {pair}")
+        for x in sorted(lines, key=lambda x: x["QuotationLineId"]):
+            ln = by_crm.get(str(x["QuotationLineId"]))
+            print(f"  webCRM line {x['QuotationLineId']} {x.get('QuotationLineData1')} "
+                  f"x{x.get('QuotationLineQuantity')} created {x.get('QuotationLineCreatedAt')} "
+                  f"link {ln and (ln.webshop_id, ln.created_by, ln.created_at)}")  # fmt: skip
+        if order is not None:
+            for x in env.shop_get("orders", order.webshop_id).get("lines") or []:
+                ln = by_shop.get(str(x.get("id")))
+                print(f"  shop line {x.get('id')} {x.get('sku')} x{x.get('quantity')} "
+                      f"link {ln and (ln.webcrm_id, ln.created_by, ln.created_at)}")  # fmt: skip
 
 
 def _skip_space(text: str, at: int) -> int:
