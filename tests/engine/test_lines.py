@@ -623,3 +623,51 @@ def test_a_shop_line_whose_interrupted_create_was_lost_is_created_once_settled(
     env.sync()
     assert env.sync().writes == 0
     _two_lines_linked(env, opp_id, order_id)
+
+
+def test_lines_of_an_order_created_by_a_killed_run_are_paired_not_copied(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run creates an opportunity's order in the shop, its lines inside, and dies
+    before recording it, while a create of some other line in webCRM is unsettled.
+    The next run pairs the order with the opportunity by its number; the opportunity's
+    lines are then too new to be told from that create landing, so they wait, and the
+    order's shop lines must wait with them, not be created in webCRM as new lines
+    (which doubled every line of the order on both sides in the kill test)."""
+    from datetime import UTC, datetime
+
+    from shopsync.engine.recorder import Recorder
+
+    webcrm = env.inst.config.webcrm.model_dump()
+    env.reconfigure(webcrm=WebcrmConfig(**{**webcrm, "timeout_seconds": 1.0}))
+    org_id = env.crm_create("Organisation", org())
+    opp_id = env.crm_create("Opportunity", opportunity(org_id))
+    env.crm_create("QuotationLine", qline(opp_id, QuotationLineSortOrder=1))
+    env.crm_create("QuotationLine", qline(opp_id, "SKU-2", QuotationLineSortOrder=2))
+    record = Recorder.record
+
+    def dies_recording_the_order(self: Recorder, dt: Datatype, *a: Any, **k: Any) -> None:
+        if dt is ORD:
+            raise KeyboardInterrupt("killed before the order is recorded")
+        record(self, dt, *a, **k)
+
+    with monkeypatch.context() as m:
+        m.setattr(Recorder, "record", dies_recording_the_order)
+        with pytest.raises(KeyboardInterrupt):
+            env.sync()
+    [order_id] = [o["id"] for o in env.shop_all("orders")]
+    assert len(env.shop_get("orders", order_id)["lines"]) == 2  # the create landed
+    with env.inst.session() as s:  # another line's create, sent just now by that run
+        sent = {"QuotationLineOpportunityId": 999_999, "QuotationLineData1": "SKU-X"}
+        repo.mark_sent(s, L.value, [("lin_elsewhere", {"sent": sent})], datetime.now(UTC))
+        s.commit()
+    env.sync()
+    time.sleep(2.5)  # past the 1 s request timeout: the other create is found lost
+    env.sync()
+    env.sync()
+    assert env.sync().writes == 0
+    crm = [x for x in env.crm_all("QuotationLine") if x["QuotationLineOpportunityId"] == opp_id]
+    lines = env.shop_get("orders", order_id)["lines"]
+    assert len(lines) == len(crm) == 2, (lines, crm)
+    linked = {env.link(L, webcrm=x["QuotationLineId"]).webshop_id for x in crm}
+    assert linked == {x["id"] for x in lines}

@@ -53,8 +53,11 @@ class _Plan:
     """id() of a line in ``new_list`` → (the webCRM row that changed it, the line before;
     None for a line added): a refused line is put aside without its neighbours."""
     waiting: str | None = None
-    """Why a webshop line of the order waits (its webCRM create may still land): the
-    order is not reconciled until it is settled."""
+    """Why a line of the order waits for an interrupted webCRM create to be settled:
+    the order is not reconciled until it is."""
+    crm_landing: bool = False
+    """A webCRM line of the order may be a create of ours landing: the order's
+    unlinked webshop lines wait with it (one of them may be what it pairs with)."""
 
 
 class OrderLines:
@@ -99,6 +102,7 @@ class OrderLines:
                 self._linked_row(row, link)
             elif self.creates.may_be_landing(LINES, row.data or {}):
                 row.waiting_reason = may_be_own_create(self.creates.longest_wait(LINES))
+                self.p.waiting, self.p.crm_landing = row.waiting_reason, True
             else:
                 candidates.append(row)
         self._new_in_webcrm(candidates)
@@ -224,9 +228,11 @@ class OrderLines:
     def _new_in_shop(self, s_line: Line, sid: str, org_id: str | None) -> None:
         ctx = self.ctx
         left = self.creates.unsettled.get(LINES, {}).get(sid)
-        if left is not None:
-            self.p.waiting = may_still_land(left)
-            ctx.plan(LINES, "wait", "-", f"webshop:{sid}", self.p.waiting)
+        if left is not None or self.p.crm_landing:
+            # its own create may still land, or a webCRM line of the order that may be
+            # such a create waits: created now, it could be made twice
+            self.p.waiting = may_still_land(left) if left is not None else self.p.waiting
+            ctx.plan(LINES, "wait", "-", f"webshop:{sid}", self.p.waiting or "")
             return
         if self.recorder.lines.line_still_aside(WEBSHOP, sid, s_line):
             return
