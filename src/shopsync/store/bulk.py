@@ -25,6 +25,8 @@ from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 from shopsync.store.models import Base
 
 Processor = Callable[[Any], Any] | None
+_SQLITE_FORMAT = SQLITE_DATETIME._storage_format
+"""SQLAlchemy's default text form of a time on SQLite, which :func:`_sqlite_datetime` writes."""
 
 
 def insert_many(conn: Connection, model: type[Base], rows: Sequence[Mapping[str, Any]]) -> None:
@@ -106,9 +108,6 @@ def _processor(conn: Connection, table: Table, column: str) -> Processor:
     if isinstance(impl, SQLITE_DATETIME) and impl._storage_format == _SQLITE_FORMAT:
         return _sqlite_datetime(process)
     return process
-
-
-_SQLITE_FORMAT = SQLITE_DATETIME._storage_format
 
 
 def _sqlite_datetime(general: Processor) -> Processor:

@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -125,13 +126,21 @@ def redact(url: str) -> str:
 
 
 def dump_json(value: Any) -> str:
-    """JSON columns are written by orjson (several times faster than ``json``: a sync
-    run writes a snapshot and reads an inbox row per record). What orjson refuses (a
-    lone surrogate, an integer past 64 bits) is written by ``json`` as before."""
+    """JSON columns (and the JSON documents of batched updates) are written by orjson
+    (several times faster than ``json``: a sync run writes a snapshot and reads an inbox
+    row per record; times are written in C, in ISO 8601 with their offset). What orjson
+    refuses (a lone surrogate, an integer past 64 bits) is written by ``json``, times
+    as ``isoformat`` writes them."""
     try:
         return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
     except TypeError:
-        return json.dumps(value)
+        return json.dumps(value, default=_iso)
+
+
+def _iso(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def load_json(text: str | bytes) -> Any:

@@ -19,19 +19,18 @@ drops them with everything else.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-import orjson
 from sqlalchemy import Connection, Table, delete, event, inspect, text
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from shopsync.store import bulk
 from shopsync.store.chunks import among, in_chunks
+from shopsync.store.db import dump_json
 from shopsync.store.models import InboxRecord, Link, Snapshot
 
 _KEY = "shopsync.deferred"
@@ -138,10 +137,10 @@ def _send_postgresql(
     array in Python, and a snapshot's values are a JSON text full of quotes."""
     if snapshots:
         rows = [_snapshot_row(key, values) for key, values in snapshots]
-        conn.execute(_PG_SNAPSHOTS, {"rows": _document(rows)})
+        conn.execute(_PG_SNAPSHOTS, {"rows": dump_json(rows)})
     if links:
         rows = [{"id": key, "at": at} for key, at in links]
-        conn.execute(_PG_LINKS, {"rows": _document(rows)})
+        conn.execute(_PG_LINKS, {"rows": dump_json(rows)})
 
 
 def _snapshot_row(link_id: int, v: dict[str, Any]) -> dict[str, Any]:
@@ -151,24 +150,6 @@ def _snapshot_row(link_id: int, v: dict[str, Any]) -> dict[str, Any]:
         "s_at": v["webshop_updated_at"], "version": v["webshop_version"],
         "c_fp": v["webcrm_fp"], "s_fp": v["webshop_fp"], "at": v["updated_at"],
     }  # fmt: skip
-
-
-def _document(rows: list[dict[str, Any]]) -> str:
-    """The rows as one JSON document, times in ISO 8601 with their offset.
-
-    orjson writes the times itself (in C; ``isoformat`` called per time cost a fifth of
-    sending the updates). What orjson refuses (a lone surrogate, an integer past 64
-    bits) goes through ``json``, times as ``isoformat`` writes them, as before."""
-    try:
-        return orjson.dumps(rows).decode()
-    except TypeError:
-        return json.dumps(rows, default=_iso)
-
-
-def _iso(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def delete_inbox_rows(s: Session, rows: Iterable[InboxRecord]) -> None:

@@ -228,10 +228,11 @@ class OrderLines:
     def _new_in_shop(self, s_line: Line, sid: str, org_id: str | None) -> None:
         ctx = self.ctx
         left = self.creates.unsettled.get(LINES, {}).get(sid)
+        if left is not None:  # its own create may still land
+            self.p.waiting = may_still_land(left)
         if left is not None or self.p.crm_landing:
-            # its own create may still land, or a webCRM line of the order that may be
-            # such a create waits: created now, it could be made twice
-            self.p.waiting = may_still_land(left) if left is not None else self.p.waiting
+            # (or a webCRM line of the order that may be such a create waits): created
+            # now, it could be made twice
             ctx.plan(LINES, "wait", "-", f"webshop:{sid}", self.p.waiting or "")
             return
         if self.recorder.lines.line_still_aside(WEBSHOP, sid, s_line):

@@ -29,8 +29,9 @@ def intent_key(s: Session, datatype: str, system: str, record_id: str) -> str:
 def intent_keys(
     s: Session, datatype: str, system: str, record_ids: Sequence[str]
 ) -> dict[str, str]:
-    """The idempotency keys for creating these records on the other side (made once): one query for the keys they have, one
-    ``executemany`` for those made now. Record id → key."""
+    """The idempotency keys for creating these records on the other side (made once):
+    one query for the keys they have, one bulk insert for those made now. Record id →
+    key."""
     keys: dict[str, str] = {}
     s.flush()  # any intent added to the session is in the table before it is asked
     for chunk in in_chunks(dict.fromkeys(record_ids)):
