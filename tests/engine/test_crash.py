@@ -81,7 +81,7 @@ def run_sync(config: Path, kill_after: float | None) -> int | None:
     log = (config.parent / "sync.log").open("a", encoding="utf-8")
     log.write(f"--- shopsync sync (kill after {kill_after})\n")
     log.flush()
-    reports = (config.parent / "reports.jsonl").open("a", encoding="utf-8")
+    reports = (config.parent / "reports.json").open("a", encoding="utf-8")
     proc = subprocess.Popen(
         [sys.executable, "-m", "shopsync", "--log-level", "info", "sync", "--config",
          str(config), "--json"],
@@ -278,11 +278,11 @@ def explain(env: Env, config: Path) -> None:
                   f"updated {order.get('updated_at')}: {len(order.get('lines') or [])} lines, "
                   f"unlinked {[(x.get('id'), x.get('sku'), x.get('quantity')) for x in loose]}")  # fmt: skip
     _explain_doubled_lines(env)
-    reports = config.parent / "reports.jsonl"
+    reports = config.parent / "reports.json"
     if reports.exists():  # one pretty-printed JSON document per finished run
         print("--- what each finished run did (non-zero figures)")
         decoder, text, at = json.JSONDecoder(), reports.read_text(encoding="utf-8"), 0
-        while (at := _skip_space(text, at)) < len(text):
+        while (at := len(text) - len(text[at:].lstrip())) < len(text):
             report, at = decoder.raw_decode(text, at)
             print({
                 dt: {k: v for k, v in figures.items() if v}
@@ -324,12 +324,6 @@ def _explain_doubled_lines(env: Env, most: int = 2) -> None:
                 ln = by_shop.get(str(x.get("id")))
                 print(f"  shop line {x.get('id')} {x.get('sku')} x{x.get('quantity')} "
                       f"link {ln and (ln.webcrm_id, ln.created_by, ln.created_at)}")  # fmt: skip
-
-
-def _skip_space(text: str, at: int) -> int:
-    while at < len(text) and text[at].isspace():
-        at += 1
-    return at
 
 
 def _patches(env: Env) -> int:
