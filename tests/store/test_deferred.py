@@ -8,7 +8,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from shopsync.store import deferred, repo
-from shopsync.store.models import InboxRecord, Link, Snapshot
+from shopsync.store.models import InboxRecord, InboxRow, Link, Snapshot
 
 
 def _linked_with_snapshot(s: Session) -> Link:
@@ -141,3 +141,68 @@ def test_times_keep_their_microseconds_and_a_huge_number_takes_the_slow_road(
             assert repo.as_utc(row.webcrm_updated_at) == at
             assert repo.as_utc(row.webshop_updated_at) == at
             assert row.props["name"]["c"] == text_value
+
+
+def test_plain_rows_leave_by_id_and_take_their_orm_copies_with_them(
+    sessions: sessionmaker[Session],
+) -> None:
+    """A batch is read as plain rows; the same row may also be loaded as an ORM object
+    (a look-up by record id). Deleting the plain row takes the ORM copy out of the
+    session too: a change made to the copy is not flushed to a row that is gone."""
+    with sessions() as s:
+        for rid in ("1", "2", "3"):
+            repo.stage(s, "customers", "webcrm", rid, updated_at=None, data={"x": rid})
+        s.commit()
+        plain = repo.inbox_batch(s, "customers", 0, 10)
+        assert [r.record_id for r in plain] == ["1", "2", "3"]
+        assert all(isinstance(r, InboxRow) for r in plain)
+        twin = repo.inbox_get(s, "customers", "webcrm", "1")
+        assert twin is not None
+        twin.waiting_reason = "changed after the plain row was read"
+        deferred.delete_inbox_rows(s, [plain[0], plain[2]])
+        assert twin not in s
+        s.commit()
+    with sessions() as s:
+        assert repo.inbox_record_ids(s, "customers", "webcrm") == ["2"]
+
+
+def test_a_plain_row_set_waiting_is_written_at_once(sessions: sessionmaker[Session]) -> None:
+    """A plain row has no change tracking: ``set_waiting`` writes its reason and attempts
+    by id, and so does an ORM row through the session; both count the attempt."""
+    with sessions() as s:
+        for rid in ("1", "2"):
+            repo.stage(s, "customers", "webcrm", rid, updated_at=None, data={"x": rid})
+        s.commit()
+        plain = repo.inbox_rows(s, "customers", "webcrm", ["1"])[0]
+        repo.set_waiting(s, plain, "waiting for a customer")
+        repo.set_waiting(s, plain, "still waiting")
+        orm = repo.inbox_get(s, "customers", "webcrm", "2")
+        assert orm is not None
+        repo.set_waiting(s, orm, "waiting for a product")
+        assert (plain.waiting_reason, plain.attempts) == ("still waiting", 2)
+        s.commit()
+    with sessions() as s:
+        got = {
+            r.record_id: (r.waiting_reason, r.attempts)
+            for r in repo.inbox_batch(s, "customers", 0, 10)
+        }
+        assert got == {"1": ("still waiting", 2), "2": ("waiting for a product", 1)}
+
+
+def test_plain_rows_hold_what_the_orm_reads(sessions: sessionmaker[Session]) -> None:
+    """Every column of an :class:`InboxRow` is the value the ORM object holds."""
+    from dataclasses import fields
+    from datetime import UTC, datetime
+
+    at = datetime(2026, 5, 1, 12, 30, 15, 250000, tzinfo=UTC)
+    with sessions() as s:
+        repo.stage(s, "order_lines", "webcrm", "7", updated_at=at, data={"q": [1, "ø"]},
+                   parent_id="70")  # fmt: skip
+        repo.stage(s, "order_lines", "webcrm", "8", updated_at=None, data=None, deleted=True)
+        s.commit()
+        plain = repo.inbox_batch(s, "order_lines", 0, 10)
+        orm = list(s.scalars(select(InboxRecord).order_by(InboxRecord.id)))
+        assert len(plain) == len(orm) == 2
+        for p, o in zip(plain, orm, strict=True):
+            for f in fields(InboxRow):
+                assert getattr(p, f.name) == getattr(o, f.name), f.name

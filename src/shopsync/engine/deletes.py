@@ -15,11 +15,11 @@ from shopsync.engine.context import RunContext
 from shopsync.engine.model import WEBCRM, WEBSHOP, Batch, Item, pair_label
 from shopsync.engine.policies import POLICIES
 from shopsync.store import repo
-from shopsync.store.models import InboxRecord, Link
+from shopsync.store.models import InboxEntry, Link
 
 
 def plan_delete(
-    ctx: RunContext, dt: Datatype, row: InboxRecord, link: Link | None, batch: Batch
+    ctx: RunContext, dt: Datatype, row: InboxEntry, link: Link | None, batch: Batch
 ) -> None:
     """Rule 5: a webCRM delete deactivates (products) or unlinks; a webshop delete
     unlinks, with its children, and marks the webCRM record (orders: lost)."""

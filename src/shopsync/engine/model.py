@@ -13,7 +13,7 @@ from typing import Any
 
 from shopsync.config.model import Datatype
 from shopsync.engine.differ import Decision, Props
-from shopsync.store.models import InboxRecord, Link, Snapshot
+from shopsync.store.models import InboxEntry, Link, Snapshot
 
 WEBCRM = "webcrm"
 WEBSHOP = "webshop"
@@ -61,8 +61,8 @@ class Item:
     source: str
     """The side whose change started this item (for put-aside and reports)."""
     link: Link | None = None
-    c_row: InboxRecord | None = None
-    s_row: InboxRecord | None = None
+    c_row: InboxEntry | None = None
+    s_row: InboxEntry | None = None
     c_raw: dict[str, Any] | None = None
     s_raw: dict[str, Any] | None = None
     snapshot: Props | None = None
@@ -89,13 +89,13 @@ class Item:
     retry: bool = False
     crm_lines: list[dict[str, Any]] | None = None
     """Orders: the webCRM lines that travel with a new webshop order (sorted as sent)."""
-    line_rows: list[InboxRecord] = field(default_factory=list)
+    line_rows: list[InboxEntry] = field(default_factory=list)
     prefetched: tuple[dict[str, Any] | None, Exception | None] | None = None
     """A webshop write's answer (or error), fetched with the batch's other writes."""
     decision: Decision | None = None
 
     @property
-    def rows(self) -> list[InboxRecord]:
+    def rows(self) -> list[InboxEntry]:
         return [r for r in (self.c_row, self.s_row) if r is not None]
 
     @property
@@ -113,14 +113,14 @@ class Batch:
 
     items: list[Item] = field(default_factory=list)
     claimed: set[int] = field(default_factory=set)
-    done_rows: list[InboxRecord] = field(default_factory=list)
+    done_rows: list[InboxEntry] = field(default_factory=list)
     progress: bool = False
 
-    def claim(self, row: InboxRecord | None) -> None:
+    def claim(self, row: InboxEntry | None) -> None:
         if row is not None:
             self.claimed.add(row.id)
 
-    def done(self, *rows: InboxRecord | None) -> None:
+    def done(self, *rows: InboxEntry | None) -> None:
         """These rows' work is finished: they leave the inbox when the batch is recorded."""
         for row in rows:
             if row is not None:

@@ -16,11 +16,11 @@ from shopsync.engine.model import WEBCRM, WEBSHOP, Hold, other
 from shopsync.engine.recorder import Recorder
 from shopsync.engine.streams import STREAMS
 from shopsync.store import repo
-from shopsync.store.models import InboxRecord, Link, Snapshot
+from shopsync.store.models import InboxEntry, Link, Snapshot
 
 log = structlog.get_logger("shopsync.engine")
 
-Match = tuple[str, InboxRecord | None, dict[str, Any], str]
+Match = tuple[str, InboxEntry | None, dict[str, Any], str]
 """``(other side's id, its inbox row if staged, its data, the merge key that matched)``."""
 
 
@@ -50,13 +50,13 @@ class Pairing:
         self.recorder = recorder
         self._links: dict[tuple[str, str], Link | None] = {}
         self._snaps: dict[int, Snapshot | None] = {}
-        self._inbox: dict[tuple[str, str], InboxRecord | None] = {}
+        self._inbox: dict[tuple[str, str], InboxEntry | None] = {}
         self._aside: set[tuple[str, str]] = set()
         self.holders: dict[tuple[str, str], list[str]] = {}
         """(system, merge key) → the records holding it, for the keys of a batch's
         unlinked records, read in one query per side (:meth:`prefetch`)."""
 
-    def prefetch(self, dt: Datatype, rows: Sequence[InboxRecord]) -> None:
+    def prefetch(self, dt: Datatype, rows: Sequence[InboxEntry]) -> None:
         """Load what planning a batch needs in a few queries instead of several per row."""
         s = self.ctx.session
         ids = {WEBCRM: [r.record_id for r in rows if r.system == WEBCRM],
@@ -90,7 +90,7 @@ class Pairing:
                 self.recorder.aside_seen.add((dt.value, system, rid))
         self._prefetch_holders(dt, rows)
 
-    def _prefetch_holders(self, dt: Datatype, rows: Sequence[InboxRecord]) -> None:
+    def _prefetch_holders(self, dt: Datatype, rows: Sequence[InboxEntry]) -> None:
         """Who holds the merge keys of the batch's unlinked records, on both sides."""
         keys: set[str] = set()
         matcher = self.ctx.matcher
@@ -126,13 +126,13 @@ class Pairing:
             return self._snaps[link.id]
         return repo.get_snapshot(self.ctx.session, link)
 
-    def inbox_for(self, dt: Datatype, system: str, rid: str) -> InboxRecord | None:
+    def inbox_for(self, dt: Datatype, system: str, rid: str) -> InboxEntry | None:
         key = (system, rid)
         if key in self._inbox:
             return self._inbox[key]
         return repo.inbox_get(self.ctx.session, dt.value, system, rid)
 
-    def still_put_aside(self, dt: Datatype, row: InboxRecord) -> bool:
+    def still_put_aside(self, dt: Datatype, row: InboxEntry) -> bool:
         """Put aside before and unchanged since: not retried (rule 7)."""
         if (row.system, row.record_id) not in self._aside:
             return False
@@ -142,7 +142,7 @@ class Pairing:
         return entry.fingerprint == self.recorder.fingerprint(dt, row.system, row.data or {})
 
     @staticmethod
-    def stale(row: InboxRecord, snap: Snapshot | None) -> bool:
+    def stale(row: InboxEntry, snap: Snapshot | None) -> bool:
         """A staged version older than the one the snapshot already agreed on."""
         if snap is None or row.updated_at is None:
             return False
@@ -151,7 +151,7 @@ class Pairing:
         return seen is not None and staged is not None and staged < seen
 
     def find_match(
-        self, dt: Datatype, row: InboxRecord, claimed_ids: set[int]
+        self, dt: Datatype, row: InboxEntry, claimed_ids: set[int]
     ) -> Match | Hold | None:
         """The one record on the other side that is this record (rule 2), decided by
         :meth:`Matcher.choose` over the ``merge_keys`` table; None: create it.

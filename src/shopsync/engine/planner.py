@@ -34,7 +34,7 @@ from shopsync.engine.pairing import Match, Pairing
 from shopsync.engine.policies import POLICIES
 from shopsync.engine.recorder import Recorder
 from shopsync.engine.streams import STREAMS, parse_time, webcrm_created, webcrm_updated
-from shopsync.store.models import InboxRecord, Link
+from shopsync.store.models import InboxEntry, Link
 
 
 class Planner:
@@ -52,7 +52,7 @@ class Planner:
         self.recorder = recorder
         self.travel = travel
 
-    def plan_row(self, dt: Datatype, row: InboxRecord, batch: Batch) -> None:
+    def plan_row(self, dt: Datatype, row: InboxEntry, batch: Batch) -> None:
         batch.claim(row)
         link = self.pairing.link_for(dt, row.system, row.record_id)
         if row.deleted:
@@ -65,7 +65,7 @@ class Planner:
         else:
             self._plan_unlinked(dt, row, batch)
 
-    def _plan_linked(self, dt: Datatype, row: InboxRecord, link: Link, batch: Batch) -> None:
+    def _plan_linked(self, dt: Datatype, row: InboxEntry, link: Link, batch: Batch) -> None:
         if link.state != "active":
             batch.done(row)
             return
@@ -90,7 +90,7 @@ class Planner:
             item.if_match = snap.webshop_version
         self.plan_update(dt, item, batch)
 
-    def _plan_unlinked(self, dt: Datatype, row: InboxRecord, batch: Batch) -> None:
+    def _plan_unlinked(self, dt: Datatype, row: InboxEntry, batch: Batch) -> None:
         assert row.data is not None
         system, creates = row.system, self.creates
         if system == WEBCRM and creates.may_be_landing(dt, row.data):
@@ -124,7 +124,7 @@ class Planner:
     def _plan_merge(
         self,
         dt: Datatype,
-        row: InboxRecord,
+        row: InboxEntry,
         match: Match,
         batch: Batch,
     ) -> None:
@@ -138,7 +138,7 @@ class Planner:
             item.c_raw, item.crm_id, item.shop_id = other_data, other_id, row.record_id
         self.plan_update(dt, item, batch)
 
-    def _set_rows(self, item: Item, row: InboxRecord, other_row: InboxRecord | None) -> None:
+    def _set_rows(self, item: Item, row: InboxEntry, other_row: InboxEntry | None) -> None:
         c_row, s_row = (row, other_row) if row.system == WEBCRM else (other_row, row)
         item.c_row, item.s_row = c_row, s_row
         item.c_raw = c_row.data if c_row is not None else None
@@ -215,7 +215,7 @@ class Planner:
         batch.items.append(item)
 
     # ----------------------------------------------------------------- creates
-    def _plan_create(self, dt: Datatype, row: InboxRecord, batch: Batch) -> None:
+    def _plan_create(self, dt: Datatype, row: InboxEntry, batch: Batch) -> None:
         ctx, mapping, policy = self.ctx, self.ctx.maps[dt], POLICIES[dt]
         assert row.data is not None
         item = Item(dt, row.system, created_by=row.system)
@@ -246,7 +246,7 @@ class Planner:
             return
         batch.items.append(item)
 
-    def _take_back(self, dt: Datatype, row: InboxRecord, link: Link, batch: Batch) -> None:
+    def _take_back(self, dt: Datatype, row: InboxEntry, link: Link, batch: Batch) -> None:
         """A webCRM product created again with the SKU of one deleted before: its
         deactivated webshop product is linked to the new one, made active and given
         every value of the new record (rule 5 undone, never a second product)."""

@@ -22,7 +22,7 @@ from shopsync.engine.model import WEBCRM, WEBSHOP, Batch, Item, other
 from shopsync.engine.policies import POLICIES
 from shopsync.engine.streams import STREAMS, parse_time, webcrm_updated
 from shopsync.store import deferred, repo
-from shopsync.store.models import InboxRecord, Link
+from shopsync.store.models import InboxEntry, Link
 
 log = structlog.get_logger("shopsync.engine")
 
@@ -77,7 +77,7 @@ class Recorder:
         self.put_aside(item, reason, batch, retry=retry)
         self.discard(batch.done_rows)
 
-    def wait(self, batch: Batch, row: InboxRecord, reason: str) -> None:
+    def wait(self, batch: Batch, row: InboxEntry, reason: str) -> None:
         """The row stays in the inbox, with why (``status`` and ``check`` show it)."""
         batch.claim(row)
         if row.waiting_reason is None:
@@ -85,10 +85,9 @@ class Recorder:
                 Datatype(row.datatype), "wait", "-", f"{row.system}:{row.record_id}", reason,
                 data=row.data, system=row.system,
             )  # fmt: skip
-        row.waiting_reason = reason
-        row.attempts += 1
+        repo.set_waiting(self.ctx.session, row, reason)
 
-    def discard(self, rows: Iterable[InboxRecord]) -> None:
+    def discard(self, rows: Iterable[InboxEntry]) -> None:
         """Take rows whose work is done out of the inbox."""
         deferred.delete_inbox_rows(self.ctx.session, rows)
 

@@ -27,11 +27,12 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, delete, event, inspect, text
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from shopsync.store import bulk
 from shopsync.store.chunks import among, in_chunks
 from shopsync.store.db import dump_json
-from shopsync.store.models import InboxRecord, Link, Snapshot
+from shopsync.store.models import InboxEntry, InboxRecord, InboxRow, Link, Snapshot
 
 _KEY = "shopsync.deferred"
 
@@ -152,10 +153,18 @@ def _snapshot_row(link_id: int, v: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def delete_inbox_rows(s: Session, rows: Iterable[InboxRecord]) -> None:
-    """Take rows out of the inbox: loaded ones in one ``DELETE``, added ones unadded."""
+def delete_inbox_rows(s: Session, rows: Iterable[InboxEntry]) -> None:
+    """Take rows out of the inbox in one ``DELETE``: plain rows and loaded ORM rows by
+    id (an ORM copy of a plain row leaves the session with it, so no later flush writes
+    to a deleted row); ORM rows added and not yet flushed are just unadded."""
     ids: list[int] = []
     for row in rows:
+        if isinstance(row, InboxRow):
+            ids.append(row.id)
+            twin = s.identity_map.get(identity_key(InboxRecord, row.id))
+            if twin is not None:
+                s.expunge(twin)
+            continue
         if row not in s:
             continue
         if is_loaded(s, row):

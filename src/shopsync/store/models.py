@@ -19,6 +19,7 @@ Everything shopsync knows between runs lives here, so a killed process loses not
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -112,6 +113,34 @@ class InboxRecord(Base):
     waiting_reason: Mapped[str | None] = mapped_column(Text, default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     received_at: Mapped[datetime]
+
+
+@dataclass(slots=True, eq=False)
+class InboxRow:
+    """An inbox row read as plain values (``repo.inbox_batch``, ``repo.inbox_rows``).
+
+    The engine reads tens of thousands of inbox rows a run only to take them out again;
+    as ORM objects each cost an identity-map entry, change tracking and an expunge on
+    the way out (a tenth of a changed record's engine time). Nothing tracks a change to
+    one: ``repo.set_waiting`` writes the one change the engine makes to a row it keeps.
+    """
+
+    id: int
+    datatype: str
+    system: str
+    record_id: str
+    parent_id: str | None
+    updated_at: datetime | None
+    deleted: bool
+    data: dict[str, Any] | None
+    waiting_reason: str | None
+    attempts: int
+    received_at: datetime
+
+
+InboxEntry = InboxRecord | InboxRow
+"""An inbox row as the engine holds it: read plain in batches, or as an ORM object
+where the engine stages or changes single rows (order lines, reminders)."""
 
 
 class MergeKey(Base):

@@ -15,6 +15,7 @@ from shopsync.engine.mapping.base import MappingError
 from shopsync.engine.model import WEBCRM, WEBSHOP, Item
 from shopsync.engine.recorder import Recorder
 from shopsync.store import repo
+from shopsync.store.models import InboxEntry
 
 LINES = Datatype.order_lines
 _LINE_ERROR = re.compile(r"lines\[(\d+)\]")
@@ -45,7 +46,7 @@ class Travel:
         if not ctx.share(LINES, WEBSHOP).enabled:
             return  # lines are not shared into the webshop (rule 8): the order goes without
         opp_id = str(item.c_raw["OpportunityId"])
-        rows = [
+        rows: list[InboxEntry] = [
             r
             for r in repo.inbox_children(ctx.session, LINES.value, WEBCRM, opp_id)
             if not r.deleted and r.data is not None

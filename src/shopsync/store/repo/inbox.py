@@ -9,15 +9,23 @@ and list those waiting.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from shopsync.store import bulk
-from shopsync.store.models import InboxRecord
-from shopsync.store.repo._common import _of, as_utc, now
+from shopsync.store.models import InboxEntry, InboxRecord, InboxRow
+from shopsync.store.repo._common import _of, _table, as_utc, now
+
+_ROW = tuple(_table(InboxRecord).c[f.name] for f in fields(InboxRow))
+"""The columns of an :class:`InboxRow`, in the order its fields take them."""
+
+
+def _plain(s: Session, q: Select[Any]) -> list[InboxRow]:
+    return [InboxRow(*values) for values in s.execute(q)]
 
 
 def stage(
@@ -128,14 +136,11 @@ def inbox_get(s: Session, datatype: str, system: str, record_id: str) -> InboxRe
     )
 
 
-def inbox_rows(s: Session, datatype: str, system: str, ids: Sequence[str]) -> Sequence[InboxRecord]:
+def inbox_rows(s: Session, datatype: str, system: str, ids: Sequence[str]) -> list[InboxRow]:
+    """The inbox rows of ``ids`` (plain rows, one query)."""
     if not ids:
         return []
-    return s.scalars(
-        select(InboxRecord).where(
-            *_of(InboxRecord, datatype, system, ids),
-        )
-    ).all()
+    return _plain(s, select(*_ROW).where(*_of(InboxRecord, datatype, system, ids)))
 
 
 def inbox_ids_among(s: Session, datatype: str, system: str, ids: Sequence[str]) -> set[str]:
@@ -149,12 +154,29 @@ def inbox_ids_among(s: Session, datatype: str, system: str, ids: Sequence[str]) 
 
 def inbox_batch(
     s: Session, datatype: str, after_id: int, limit: int, *, system: str | None = None
-) -> Sequence[InboxRecord]:
-    """The next ``limit`` inbox rows of a datatype with id > ``after_id`` (all systems)."""
-    q = select(InboxRecord).where(InboxRecord.datatype == datatype, InboxRecord.id > after_id)
+) -> list[InboxRow]:
+    """The next ``limit`` inbox rows of a datatype with id > ``after_id`` (all systems),
+    as plain rows."""
+    q = select(*_ROW).where(InboxRecord.datatype == datatype, InboxRecord.id > after_id)
     if system is not None:
         q = q.where(InboxRecord.system == system)
-    return s.scalars(q.order_by(InboxRecord.id).limit(limit)).all()
+    return _plain(s, q.order_by(InboxRecord.id).limit(limit))
+
+
+def set_waiting(s: Session, row: InboxEntry, reason: str) -> None:
+    """A row stays in the inbox, waiting for ``reason``; one more attempt is counted.
+
+    An ORM row changes as any other (sent with the session's next flush); a plain row
+    is written at once, by its id.
+    """
+    row.waiting_reason = reason
+    row.attempts += 1
+    if isinstance(row, InboxRow):
+        s.execute(
+            update(InboxRecord)
+            .where(InboxRecord.id == row.id)
+            .values(waiting_reason=reason, attempts=row.attempts)
+        )
 
 
 def inbox_children(s: Session, datatype: str, system: str, parent_id: str) -> Sequence[InboxRecord]:
