@@ -18,6 +18,7 @@ from shopsync.config.model import Config, Datatype, ServeConfig
 from shopsync.service.console import security
 from shopsync.service.console.state import catch_up_terms
 from shopsync.store import console_queries as cq
+from shopsync.store import console_search as cs
 from shopsync.store import db
 from shopsync.store.models import Link, Run, Snapshot
 
@@ -77,8 +78,8 @@ def test_a_short_admin_token_is_refused() -> None:
 
 
 def test_search_terms_are_the_label_words_and_the_whole_label() -> None:
-    assert cq.terms_of("CON-1 · Konsolbord  Eg") == {"con-1 konsolbord eg", "konsolbord eg", "eg"}
-    assert cq.terms_of("  ") == set()
+    assert cs.terms_of("CON-1 · Konsolbord  Eg") == {"con-1 konsolbord eg", "konsolbord eg", "eg"}
+    assert cs.terms_of("  ") == set()
 
 
 def test_the_session_cookie_is_signed() -> None:
@@ -158,12 +159,12 @@ def test_search_finds_by_word_prefix_and_by_id(session: Session) -> None:
     session.commit()
     assert catch_up_terms(session, Config(), 10.0) == 200
     assert catch_up_terms(session, Config(), 10.0) == 0  # caught up
-    assert [link.id for link in cq.search(session, "sku-17", None, 50)] == [17, 170, 171, 172,
+    assert [link.id for link in cs.search(session, "sku-17", None, 50)] == [17, 170, 171, 172,
         173, 174, 175, 176, 177, 178, 179]  # fmt: skip
-    assert [link.id for link in cq.search(session, "prd_42", None, 50)] == [42]
-    assert [link.id for link in cq.search(session, "STOL 5", "products", 50)] == [5, *range(50, 60)]
-    assert len(cq.search(session, "stol", None, 50)) == 50
-    assert cq.search(session, "stol", "customers", 50) == []
+    assert [link.id for link in cs.search(session, "prd_42", None, 50)] == [42]
+    assert [link.id for link in cs.search(session, "STOL 5", "products", 50)] == [5, *range(50, 60)]
+    assert len(cs.search(session, "stol", None, 50)) == 50
+    assert cs.search(session, "stol", "customers", 50) == []
     page = cq.links_page(session, None, None, 50)
     assert [link.id for link in page][:2] == [200, 199]
     assert cq.links_page(session, "products", 151, 50)[0].id == 150

@@ -27,6 +27,7 @@ from shopsync.engine.streams import STREAMS
 from shopsync.service.console import security
 from shopsync.service.console.state import Console
 from shopsync.store import console_queries as cq
+from shopsync.store import console_search as cs
 
 HERE = Path(__file__).parent
 PAGE = 50
@@ -460,7 +461,7 @@ class Pages:
         cfg = self.console.file_config
         with self.console.inst.session() as s:
             found = (
-                cq.search(s, needle, dt, PAGE)
+                cs.search(s, needle, dt, PAGE)
                 if needle
                 else list(cq.links_page(s, dt, before, PAGE))
             )

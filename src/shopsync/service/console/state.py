@@ -29,6 +29,7 @@ from shopsync.engine.report import PlanLine, RunReport
 from shopsync.engine.restage import Targets
 from shopsync.logs import scrub
 from shopsync.store import console_queries as cq
+from shopsync.store import console_search as cs
 from shopsync.store import repo
 from shopsync.store.models import Link, Run
 
@@ -153,7 +154,7 @@ class Console:
                 for lid, dt in s.execute(select(Link.id, Link.datatype).where(Link.id.in_(chunk)))
             }
             snaps = cq.snapshots(s, chunk)
-            cq.index_terms(
+            cs.index_terms(
                 s,
                 {
                     lid: snapshot_label(
@@ -224,17 +225,17 @@ def catch_up_terms(s: Any, config: Config, seconds: float) -> int:
     """See :meth:`Console.catch_up_terms` (also used by ``bench/console_load.py``)."""
     started = time.monotonic()
     done = 0
-    upto = cq.terms_upto(s)
+    upto = cs.terms_upto(s)
     while time.monotonic() - started < seconds:
-        rows = cq.links_after(s, upto, TERMS_CHUNK)
+        rows = cs.links_after(s, upto, TERMS_CHUNK)
         if not rows:
             break
-        cq.index_terms(
+        cs.index_terms(
             s,
             {lid: snapshot_label(config, Datatype(dt), props) for lid, dt, props in rows},
         )
         upto = rows[-1][0]
-        cq.set_terms_upto(s, upto)
+        cs.set_terms_upto(s, upto)
         s.commit()
         done += len(rows)
     return done
