@@ -8,7 +8,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from shopsync.store import deferred, repo
-from shopsync.store.models import InboxRecord, InboxRow, Link, Snapshot
+from shopsync.store.models import InboxRecord, InboxRow, Link, Snapshot, SnapshotRow
 
 
 def _linked_with_snapshot(s: Session) -> Link:
@@ -206,3 +206,32 @@ def test_plain_rows_hold_what_the_orm_reads(sessions: sessionmaker[Session]) -> 
         for p, o in zip(plain, orm, strict=True):
             for f in fields(InboxRow):
                 assert getattr(p, f.name) == getattr(o, f.name), f.name
+
+
+def test_a_plain_snapshot_is_written_by_link_id_and_its_orm_copy_follows(
+    sessions: sessionmaker[Session],
+) -> None:
+    """A batch reads snapshots as plain rows; written back, the row is in the database
+    before the next statement, and an ORM copy of it the session holds (a look-up one
+    link at a time) answers with the new values too, not with what it loaded."""
+    from dataclasses import fields
+
+    with sessions() as s:
+        link = _linked_with_snapshot(s)
+        orm = s.get(Snapshot, link.id)
+        assert orm is not None
+        plain = repo.snapshots_for(s, [link.id])[link.id]
+        assert isinstance(plain, SnapshotRow)
+        for f in fields(SnapshotRow):
+            assert getattr(plain, f.name) == getattr(orm, f.name), f.name
+        repo.put_snapshot(s, link, {"name": {"c": "D", "s": "D"}}, None, None, 4, known=plain)
+        assert plain.props["name"]["c"] == "D" and plain.webshop_version == 4
+        assert orm.props["name"]["c"] == "D" and orm.webshop_version == 4
+        assert repo.get_snapshot(s, link) is orm and not s.dirty
+        version = s.execute(text("SELECT webshop_version FROM snapshots")).scalar_one()
+        assert version == 4
+        s.commit()
+    with sessions() as s:
+        stored = s.get(Snapshot, link.id)
+        assert stored is not None and stored.props == {"name": {"c": "D", "s": "D"}}
+        assert stored.webcrm_fp == repo.values_fingerprint({"name": "D"})

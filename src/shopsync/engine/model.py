@@ -13,7 +13,7 @@ from typing import Any
 
 from shopsync.config.model import Datatype
 from shopsync.engine.differ import Decision, Props
-from shopsync.store.models import InboxEntry, Link, Snapshot
+from shopsync.store.models import InboxEntry, Link, SnapshotEntry
 
 WEBCRM = "webcrm"
 WEBSHOP = "webshop"
@@ -66,7 +66,7 @@ class Item:
     c_raw: dict[str, Any] | None = None
     s_raw: dict[str, Any] | None = None
     snapshot: Props | None = None
-    snapshot_row: Snapshot | None = None
+    snapshot_row: SnapshotEntry | None = None
     """The loaded snapshot behind ``snapshot``: the recorder updates it in place (the
     session only holds it weakly, and a webCRM write may be recorded batches later)."""
     created_by: str = "merge"

@@ -16,7 +16,7 @@ from shopsync.engine.model import WEBCRM, WEBSHOP, Hold, other
 from shopsync.engine.recorder import Recorder
 from shopsync.engine.streams import STREAMS
 from shopsync.store import repo
-from shopsync.store.models import InboxEntry, Link, Snapshot
+from shopsync.store.models import InboxEntry, Link, SnapshotEntry
 
 log = structlog.get_logger("shopsync.engine")
 
@@ -49,7 +49,7 @@ class Pairing:
         self.ctx = ctx
         self.recorder = recorder
         self._links: dict[tuple[str, str], Link | None] = {}
-        self._snaps: dict[int, Snapshot | None] = {}
+        self._snaps: dict[int, SnapshotEntry | None] = {}
         self._inbox: dict[tuple[str, str], InboxEntry | None] = {}
         self._aside: set[tuple[str, str]] = set()
         self.holders: dict[tuple[str, str], list[str]] = {}
@@ -121,7 +121,7 @@ class Pairing:
             return self._links[key]
         return repo.link_by_id(self.ctx.session, dt.value, system, rid)
 
-    def snapshot_for(self, link: Link) -> Snapshot | None:
+    def snapshot_for(self, link: Link) -> SnapshotEntry | None:
         if link.id in self._snaps:
             return self._snaps[link.id]
         return repo.get_snapshot(self.ctx.session, link)
@@ -142,7 +142,7 @@ class Pairing:
         return entry.fingerprint == self.recorder.fingerprint(dt, row.system, row.data or {})
 
     @staticmethod
-    def stale(row: InboxEntry, snap: Snapshot | None) -> bool:
+    def stale(row: InboxEntry, snap: SnapshotEntry | None) -> bool:
         """A staged version older than the one the snapshot already agreed on."""
         if snap is None or row.updated_at is None:
             return False

@@ -32,7 +32,15 @@ from sqlalchemy.orm.util import identity_key
 from shopsync.store import bulk
 from shopsync.store.chunks import among, in_chunks
 from shopsync.store.db import dump_json
-from shopsync.store.models import InboxEntry, InboxRecord, InboxRow, Link, Snapshot
+from shopsync.store.models import (
+    InboxEntry,
+    InboxRecord,
+    InboxRow,
+    Link,
+    Snapshot,
+    SnapshotEntry,
+    SnapshotRow,
+)
 
 _KEY = "shopsync.deferred"
 
@@ -76,11 +84,22 @@ def is_loaded(s: Session, obj: object) -> bool:
     return bool(state.persistent and state.session_id == s.hash_key)
 
 
-def update_snapshot(s: Session, snap: Snapshot, values: dict[str, Any]) -> None:
-    """Give a loaded snapshot ``values`` (its columns but ``link_id``, as
-    :func:`~shopsync.store.repo.put_snapshot` makes them)."""
-    for name, value in values.items():
-        set_committed_value(snap, name, value)
+def update_snapshot(s: Session, snap: SnapshotEntry, values: dict[str, Any]) -> None:
+    """Give a snapshot read from the database ``values`` (its columns but ``link_id``, as
+    :func:`~shopsync.store.repo.put_snapshot` makes them): a plain row and a loaded ORM
+    object alike, and an ORM copy of a plain row in the session with it, so that a
+    later look-up in this session answers with the new values."""
+    orm = (
+        snap
+        if isinstance(snap, Snapshot)
+        else s.identity_map.get(identity_key(Snapshot, snap.link_id))
+    )
+    if isinstance(snap, SnapshotRow):
+        for name, value in values.items():
+            setattr(snap, name, value)
+    if isinstance(orm, Snapshot):
+        for name, value in values.items():
+            set_committed_value(orm, name, value)
     _pending(s).snapshots[snap.link_id] = values
 
 

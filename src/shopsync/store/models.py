@@ -91,6 +91,28 @@ class Snapshot(Base):
     """Lets a snapshot be added with its new link in one flush."""
 
 
+@dataclass(slots=True, eq=False)
+class SnapshotRow:
+    """A snapshot read as plain values (``repo.snapshots_for``): the engine reads one per
+    linked record of a batch and writes it back once, by link id
+    (``deferred.update_snapshot``); an ORM object for each cost its identity-map entry
+    and an attribute event per column written."""
+
+    link_id: int
+    props: dict[str, Any]
+    webcrm_updated_at: datetime | None
+    webshop_updated_at: datetime | None
+    webshop_version: int | None
+    webcrm_fp: str | None
+    webshop_fp: str | None
+    updated_at: datetime
+
+
+SnapshotEntry = Snapshot | SnapshotRow
+"""A snapshot as the engine holds it: read plain for a batch, or as an ORM object where
+it is looked up (or added) one link at a time."""
+
+
 class InboxRecord(Base):
     __tablename__ = "inbox"
     __table_args__ = (

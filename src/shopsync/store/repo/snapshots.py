@@ -12,6 +12,7 @@ so a second write in the same flush finds them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import fields
 from datetime import datetime
 from typing import Any, cast
 
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session, aliased
 
 from shopsync.store import deferred
 from shopsync.store.chunks import among, in_chunks
-from shopsync.store.models import Link, Snapshot
+from shopsync.store.models import Link, Snapshot, SnapshotEntry, SnapshotRow
 from shopsync.store.repo._common import now
 from shopsync.store.repo.fingerprints import values_fingerprint
 
@@ -44,11 +45,16 @@ def get_snapshot(s: Session, link: Link) -> Snapshot | None:
     return s.get(Snapshot, link.id)
 
 
-def snapshots_for(s: Session, link_ids: Sequence[int]) -> dict[int, Snapshot]:
+_ROW = tuple(cast(Table, Snapshot.__table__).c[f.name] for f in fields(SnapshotRow))
+"""The columns of a :class:`SnapshotRow`, in the order its fields take them."""
+
+
+def snapshots_for(s: Session, link_ids: Sequence[int]) -> dict[int, SnapshotRow]:
+    """The snapshots of ``link_ids`` as plain rows (one query)."""
     if not link_ids:
         return {}
-    rows = s.scalars(select(Snapshot).where(among(Snapshot.link_id, link_ids)))
-    return {snap.link_id: snap for snap in rows}
+    rows = s.execute(select(*_ROW).where(among(Snapshot.link_id, link_ids)))
+    return {values[0]: SnapshotRow(*values) for values in rows}
 
 
 def side_values(props: Mapping[str, Any], side: str) -> dict[str, Any]:
@@ -64,11 +70,13 @@ def put_snapshot(
     webshop_updated_at: datetime | None,
     webshop_version: int | None,
     *,
-    known: Snapshot | None = None,
+    known: SnapshotEntry | None = None,
 ) -> None:
     """Store the values both sides now agree on; ``known`` is the link's snapshot as
-    loaded earlier in the run (saves looking it up again)."""
-    snap = known if known is not None and known.link_id == link.id else get_snapshot(s, link)
+    read earlier in the run (saves looking it up again)."""
+    snap: SnapshotEntry | None = (
+        known if known is not None and known.link_id == link.id else get_snapshot(s, link)
+    )
     t = now()
     c_fp = values_fingerprint(side_values(props, "c"))
     s_fp = values_fingerprint(side_values(props, "s"))
@@ -95,7 +103,7 @@ def put_snapshot(
             "webshop_fp": s_fp,
             "updated_at": t,
         }
-        if deferred.is_loaded(s, snap):
+        if isinstance(snap, SnapshotRow) or deferred.is_loaded(s, snap):
             deferred.update_snapshot(s, snap, values)
         else:
             for name, value in values.items():
