@@ -278,6 +278,8 @@ class Stager:
         page = [entry for entry in page if not self._not_finite(dt, system, entry)]
         if not page:
             return
+        if system == WEBCRM:
+            page = [(rid, at, without_nulls(data), parent) for rid, at, data, parent in page]
         ctx = self.ctx
         repo.stage_page(ctx.session, dt.value, system, page)
         if not POLICIES[dt].keeps_merge_keys:
@@ -287,3 +289,19 @@ class Stager:
             for rid, _, data, _ in page
         }
         repo.replace_merge_keys(ctx.session, dt.value, system, keys)
+
+
+def without_nulls(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A webCRM record as the inbox keeps it: without its null fields.
+
+    webCRM hands back every field of its definition, null when unset: an organisation
+    has 112, of which a typical one sets 15 (3.2 kB of JSON, 0.5 kB without the nulls).
+    Every reader of a staged record takes a field with ``.get`` (the mapping, the merge
+    keys, the labels, line pairing), so a null field and an absent one read the same
+    (``tests/engine/test_staging_nulls.py`` holds them to it); the inbox's JSON is then a
+    sixth of the size to write, for PostgreSQL to parse and store (above 2 kB it was
+    compressed out of line), and to read back.
+    """
+    if record is None:
+        return None
+    return {name: value for name, value in record.items() if value is not None}
