@@ -62,6 +62,8 @@ class RunContext:
     deferred_intents: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     """Intents of records linked since the last commit, deleted by :meth:`commit`."""
     growth: Growth = field(default_factory=Growth)
+    merge_keys_added: int = 0
+    """Merge-key rows this run has written (for :meth:`_tables_grown`)."""
     """How much this run has grown the state tables (:meth:`commit` analyses them)."""
 
     def commit(self) -> None:
@@ -83,13 +85,21 @@ class RunContext:
         """Analyse the tables this run has grown, each time it has doubled what it added
         (PostgreSQL plans from statistics autovacuum refreshes only minutes later:
         :mod:`shopsync.store.statistics`). Records read fill the inbox and the merge
-        keys (less those dropped as unchanged before staging); records created or
+        keys of the records whose keys changed (an edited phone number or price adds
+        an inbox row and no key: the keys' statistics still hold); records created or
         merged add links and snapshots."""
         stats = self.report.stats.values()
         read = sum(x.read_webcrm + x.read_webshop - x.unchanged for x in stats)
         linked = sum(x.created_in_webshop + x.created_in_webcrm + x.linked_by_merge for x in stats)
-        staged = self.growth.added(self.session, ("inbox", "merge_keys"), read)
-        if staged | self.growth.added(self.session, ("links", "snapshots"), linked):
+        grown = [
+            self.growth.added(self.session, tables, rows)
+            for tables, rows in (
+                (("inbox",), read),
+                (("merge_keys",), self.merge_keys_added),
+                (("links", "snapshots"), linked),
+            )
+        ]
+        if any(grown):
             self.session.commit()  # ANALYZE holds a lock (on autovacuum's work) until then
 
     def intent_spent(self, dt: Datatype, system: str, record_id: str) -> None:

@@ -288,7 +288,7 @@ class Stager:
             rid: ctx.matcher.keys(dt, system, data) if data is not None else []
             for rid, _, data, _ in page
         }
-        repo.replace_merge_keys(ctx.session, dt.value, system, keys)
+        ctx.merge_keys_added += repo.replace_merge_keys(ctx.session, dt.value, system, keys)
 
 
 def without_nulls(record: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -21,11 +21,11 @@ from shopsync.store.repo._common import _of
 
 def replace_merge_keys(
     s: Session, datatype: str, system: str, keys: Mapping[str, Sequence[str]]
-) -> None:
+) -> int:
     """Set the merge keys of many records at once (Core statements, no ORM objects):
     one SELECT of the keys they hold, then one DELETE and one multi-row INSERT for the
     records whose keys changed (an edit of a phone number leaves a VAT number's key as
-    it was, and writes nothing here)."""
+    it was, and writes nothing here). Returns how many key rows were written."""
     wanted = {
         rid: list(dict.fromkeys(k[:512] for k in record_keys)) for rid, record_keys in keys.items()
     }
@@ -44,6 +44,7 @@ def replace_merge_keys(
     ]
     if rows:
         bulk.insert_many(s.connection(), MergeKey, rows)
+    return len(rows)
 
 
 def clear_merge_keys(s: Session, datatype: str, system: str, record_id: str) -> None:
