@@ -8,7 +8,8 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from shopsync.store import deferred, repo
-from shopsync.store.models import InboxRecord, InboxRow, Link, Snapshot, SnapshotRow
+from shopsync.store.models import InboxRecord, Link, Snapshot
+from shopsync.store.rows import InboxRow, SnapshotRow
 
 
 def _linked_with_snapshot(s: Session) -> Link:

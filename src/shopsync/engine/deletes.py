@@ -15,7 +15,8 @@ from shopsync.engine.context import RunContext
 from shopsync.engine.model import WEBCRM, WEBSHOP, Batch, Item, pair_label
 from shopsync.engine.policies import POLICIES
 from shopsync.store import repo
-from shopsync.store.models import InboxEntry, Link
+from shopsync.store.models import Link
+from shopsync.store.rows import InboxEntry
 
 
 def plan_delete(

@@ -13,7 +13,8 @@ from typing import Any
 
 from shopsync.config.model import Datatype
 from shopsync.engine.differ import Decision, Props
-from shopsync.store.models import InboxEntry, Link, SnapshotEntry
+from shopsync.store.models import Link
+from shopsync.store.rows import InboxEntry, SnapshotEntry
 
 WEBCRM = "webcrm"
 WEBSHOP = "webshop"

@@ -16,7 +16,8 @@ from shopsync.engine.model import WEBCRM, WEBSHOP, Hold, other
 from shopsync.engine.recorder import Recorder
 from shopsync.engine.streams import STREAMS
 from shopsync.store import repo
-from shopsync.store.models import InboxEntry, Link, SnapshotEntry
+from shopsync.store.models import Link
+from shopsync.store.rows import InboxEntry, SnapshotEntry
 
 log = structlog.get_logger("shopsync.engine")
 

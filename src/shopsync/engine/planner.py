@@ -34,7 +34,8 @@ from shopsync.engine.pairing import Match, Pairing
 from shopsync.engine.policies import POLICIES
 from shopsync.engine.recorder import Recorder
 from shopsync.engine.streams import STREAMS, parse_time, webcrm_created, webcrm_updated
-from shopsync.store.models import InboxEntry, Link
+from shopsync.store.models import Link
+from shopsync.store.rows import InboxEntry
 
 
 class Planner:

@@ -22,7 +22,8 @@ from shopsync.engine.model import WEBCRM, WEBSHOP, Batch, Item, other
 from shopsync.engine.policies import POLICIES
 from shopsync.engine.streams import STREAMS, parse_time, webcrm_updated
 from shopsync.store import deferred, repo
-from shopsync.store.models import InboxEntry, Link
+from shopsync.store.models import Link
+from shopsync.store.rows import InboxEntry
 
 log = structlog.get_logger("shopsync.engine")
 

@@ -32,15 +32,8 @@ from sqlalchemy.orm.util import identity_key
 from shopsync.store import bulk
 from shopsync.store.chunks import among, in_chunks
 from shopsync.store.db import dump_json
-from shopsync.store.models import (
-    InboxEntry,
-    InboxRecord,
-    InboxRow,
-    Link,
-    Snapshot,
-    SnapshotEntry,
-    SnapshotRow,
-)
+from shopsync.store.models import InboxRecord, Link, Snapshot
+from shopsync.store.rows import InboxEntry, InboxRow, SnapshotEntry, SnapshotRow
 
 _KEY = "shopsync.deferred"
 

@@ -19,7 +19,6 @@ Everything shopsync knows between runs lives here, so a killed process loses not
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -91,28 +90,6 @@ class Snapshot(Base):
     """Lets a snapshot be added with its new link in one flush."""
 
 
-@dataclass(slots=True, eq=False)
-class SnapshotRow:
-    """A snapshot read as plain values (``repo.snapshots_for``): the engine reads one per
-    linked record of a batch and writes it back once, by link id
-    (``deferred.update_snapshot``); an ORM object for each cost its identity-map entry
-    and an attribute event per column written."""
-
-    link_id: int
-    props: dict[str, Any]
-    webcrm_updated_at: datetime | None
-    webshop_updated_at: datetime | None
-    webshop_version: int | None
-    webcrm_fp: str | None
-    webshop_fp: str | None
-    updated_at: datetime
-
-
-SnapshotEntry = Snapshot | SnapshotRow
-"""A snapshot as the engine holds it: read plain for a batch, or as an ORM object where
-it is looked up (or added) one link at a time."""
-
-
 class InboxRecord(Base):
     __tablename__ = "inbox"
     __table_args__ = (
@@ -135,34 +112,6 @@ class InboxRecord(Base):
     waiting_reason: Mapped[str | None] = mapped_column(Text, default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     received_at: Mapped[datetime]
-
-
-@dataclass(slots=True, eq=False)
-class InboxRow:
-    """An inbox row read as plain values (``repo.inbox_batch``, ``repo.inbox_rows``).
-
-    The engine reads tens of thousands of inbox rows a run only to take them out again;
-    as ORM objects each cost an identity-map entry, change tracking and an expunge on
-    the way out (a tenth of a changed record's engine time). Nothing tracks a change to
-    one: ``repo.set_waiting`` writes the one change the engine makes to a row it keeps.
-    """
-
-    id: int
-    datatype: str
-    system: str
-    record_id: str
-    parent_id: str | None
-    updated_at: datetime | None
-    deleted: bool
-    data: dict[str, Any] | None
-    waiting_reason: str | None
-    attempts: int
-    received_at: datetime
-
-
-InboxEntry = InboxRecord | InboxRow
-"""An inbox row as the engine holds it: read plain in batches, or as an ORM object
-where the engine stages or changes single rows (order lines, reminders)."""
 
 
 class MergeKey(Base):

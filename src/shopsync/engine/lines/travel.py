@@ -15,7 +15,7 @@ from shopsync.engine.mapping.base import MappingError
 from shopsync.engine.model import WEBCRM, WEBSHOP, Item
 from shopsync.engine.recorder import Recorder
 from shopsync.store import repo
-from shopsync.store.models import InboxEntry
+from shopsync.store.rows import InboxEntry
 
 LINES = Datatype.order_lines
 _LINE_ERROR = re.compile(r"lines\[(\d+)\]")

@@ -17,8 +17,9 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from shopsync.store import bulk
-from shopsync.store.models import InboxEntry, InboxRecord, InboxRow
+from shopsync.store.models import InboxRecord
 from shopsync.store.repo._common import _of, _table, as_utc, now
+from shopsync.store.rows import InboxEntry, InboxRow
 
 _ROW = tuple(_table(InboxRecord).c[f.name] for f in fields(InboxRow))
 """The columns of an :class:`InboxRow`, in the order its fields take them."""

@@ -21,9 +21,10 @@ from sqlalchemy.orm import Session, aliased
 
 from shopsync.store import deferred
 from shopsync.store.chunks import among, in_chunks
-from shopsync.store.models import Link, Snapshot, SnapshotEntry, SnapshotRow
+from shopsync.store.models import Link, Snapshot
 from shopsync.store.repo._common import now
 from shopsync.store.repo.fingerprints import values_fingerprint
+from shopsync.store.rows import SnapshotEntry, SnapshotRow
 
 
 def _pending_snapshots(s: Session) -> dict[int, Snapshot]:

@@ -1,0 +1,68 @@
+"""Rows of the state database read as plain values, for the engine's hot path.
+
+The engine reads a batch's inbox rows and snapshots by the hundred and writes each back
+at most once, by key. As ORM objects each cost an identity-map entry, change tracking
+and attribute events; as plain values they cost a tuple. Nothing tracks a change to a
+plain row: the repository's writers (``repo.set_waiting``, ``deferred.update_snapshot``,
+``deferred.delete_inbox_rows``) write by key, and keep an ORM copy of the same row that
+the session may hold in step. Rows the engine stages or changes one at a time (order
+lines, reminders) stay ORM objects; ``InboxEntry`` and ``SnapshotEntry`` are either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from shopsync.store.models import InboxRecord, Snapshot
+
+
+@dataclass(slots=True, eq=False)
+class SnapshotRow:
+    """A snapshot read as plain values (``repo.snapshots_for``): the engine reads one per
+    linked record of a batch and writes it back once, by link id
+    (``deferred.update_snapshot``); an ORM object for each cost its identity-map entry
+    and an attribute event per column written."""
+
+    link_id: int
+    props: dict[str, Any]
+    webcrm_updated_at: datetime | None
+    webshop_updated_at: datetime | None
+    webshop_version: int | None
+    webcrm_fp: str | None
+    webshop_fp: str | None
+    updated_at: datetime
+
+
+SnapshotEntry = Snapshot | SnapshotRow
+"""A snapshot as the engine holds it: read plain for a batch, or as an ORM object where
+it is looked up (or added) one link at a time."""
+
+
+@dataclass(slots=True, eq=False)
+class InboxRow:
+    """An inbox row read as plain values (``repo.inbox_batch``, ``repo.inbox_rows``).
+
+    The engine reads tens of thousands of inbox rows a run only to take them out again;
+    as ORM objects each cost an identity-map entry, change tracking and an expunge on
+    the way out (a tenth of a changed record's engine time). Nothing tracks a change to
+    one: ``repo.set_waiting`` writes the one change the engine makes to a row it keeps.
+    """
+
+    id: int
+    datatype: str
+    system: str
+    record_id: str
+    parent_id: str | None
+    updated_at: datetime | None
+    deleted: bool
+    data: dict[str, Any] | None
+    waiting_reason: str | None
+    attempts: int
+    received_at: datetime
+
+
+InboxEntry = InboxRecord | InboxRow
+"""An inbox row as the engine holds it: read plain in batches, or as an ORM object
+where the engine stages or changes single rows (order lines, reminders)."""
