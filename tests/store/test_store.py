@@ -242,3 +242,21 @@ def test_the_migrations_make_the_schema_the_models_declare(engine: Engine) -> No
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
+
+
+def test_sqlite_connections_get_the_engine_pragmas(tmp_path: Path) -> None:
+    """Every SQLite connection is set up the same way: a write-ahead log checkpointed
+    every SQLITE_WAL_CHECKPOINT_PAGES pages, normal syncing, foreign keys on."""
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'state.sqlite'}")
+    try:
+        with engine.connect() as conn:
+            pragma = {
+                name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+                for name in ("journal_mode", "synchronous", "foreign_keys", "wal_autocheckpoint")
+            }
+    finally:
+        engine.dispose()
+    assert pragma == {
+        "journal_mode": "wal", "synchronous": 1, "foreign_keys": 1,
+        "wal_autocheckpoint": db.SQLITE_WAL_CHECKPOINT_PAGES,
+    }  # fmt: skip
