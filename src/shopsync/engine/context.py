@@ -62,9 +62,9 @@ class RunContext:
     deferred_intents: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     """Intents of records linked since the last commit, deleted by :meth:`commit`."""
     growth: Growth = field(default_factory=Growth)
+    """How much this run has grown the state tables (:meth:`commit` analyses them)."""
     merge_keys_added: int = 0
     """Merge-key rows this run has written (for :meth:`_tables_grown`)."""
-    """How much this run has grown the state tables (:meth:`commit` analyses them)."""
 
     def commit(self) -> None:
         """Commit (a dry run only flushes: everything is rolled back at its end).

@@ -11,9 +11,11 @@ lines, reminders) stay ORM objects; ``InboxEntry`` and ``SnapshotEntry`` are eit
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
+
+from sqlalchemy import Column, Table
 
 from shopsync.store.models import InboxRecord, Snapshot
 
@@ -66,3 +68,10 @@ class InboxRow:
 InboxEntry = InboxRecord | InboxRow
 """An inbox row as the engine holds it: read plain in batches, or as an ORM object
 where the engine stages or changes single rows (order lines, reminders)."""
+
+
+def columns(model: type[InboxRecord] | type[Snapshot], row: type[Any]) -> tuple[Column[Any], ...]:
+    """The columns of ``model``'s table a plain ``row`` type is built from, in the order
+    its fields take them (``row(*values)`` of a ``select`` of them)."""
+    table = cast(Table, model.__table__)
+    return tuple(table.c[f.name] for f in fields(row))

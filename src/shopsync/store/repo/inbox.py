@@ -9,7 +9,6 @@ and list those waiting.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -18,10 +17,10 @@ from sqlalchemy.orm import Session
 
 from shopsync.store import bulk
 from shopsync.store.models import InboxRecord
-from shopsync.store.repo._common import _of, _table, as_utc, now
-from shopsync.store.rows import InboxEntry, InboxRow
+from shopsync.store.repo._common import _of, as_utc, now
+from shopsync.store.rows import InboxEntry, InboxRow, columns
 
-_ROW = tuple(_table(InboxRecord).c[f.name] for f in fields(InboxRow))
+_ROW = columns(InboxRecord, InboxRow)
 """The columns of an :class:`InboxRow`, in the order its fields take them."""
 
 

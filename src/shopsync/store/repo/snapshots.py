@@ -12,7 +12,6 @@ so a second write in the same flush finds them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import fields
 from datetime import datetime
 from typing import Any, cast
 
@@ -24,7 +23,7 @@ from shopsync.store.chunks import among, in_chunks
 from shopsync.store.models import Link, Snapshot
 from shopsync.store.repo._common import now
 from shopsync.store.repo.fingerprints import values_fingerprint
-from shopsync.store.rows import SnapshotEntry, SnapshotRow
+from shopsync.store.rows import SnapshotEntry, SnapshotRow, columns
 
 
 def _pending_snapshots(s: Session) -> dict[int, Snapshot]:
@@ -46,7 +45,7 @@ def get_snapshot(s: Session, link: Link) -> Snapshot | None:
     return s.get(Snapshot, link.id)
 
 
-_ROW = tuple(cast(Table, Snapshot.__table__).c[f.name] for f in fields(SnapshotRow))
+_ROW = columns(Snapshot, SnapshotRow)
 """The columns of a :class:`SnapshotRow`, in the order its fields take them."""
 
 
