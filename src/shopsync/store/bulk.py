@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table
@@ -75,12 +76,22 @@ def _send(
 def _values(
     conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]
 ) -> Iterator[tuple[Any, ...]]:
-    """Each row's values in ``columns`` order, through their columns' bind processors."""
-    processors = [_processor(conn, table, c) for c in columns]
+    """Each row's values in ``columns`` order, through their columns' bind processors.
+
+    The values are taken together (``itemgetter``) and only the columns with a
+    processor are passed through it: a generator over every column of every row had
+    cost as much as the processors themselves."""
+    processed = [
+        (i, p) for i, c in enumerate(columns) if (p := _processor(conn, table, c)) is not None
+    ]
+    get = itemgetter(*columns)
+    single = len(columns) == 1
     for row in rows:
-        yield tuple(
-            row[c] if p is None else p(row[c]) for c, p in zip(columns, processors, strict=True)
-        )
+        taken = get(row)
+        values = [taken] if single else list(taken)
+        for i, process in processed:
+            values[i] = process(values[i])
+        yield tuple(values)
 
 
 def _copy(
@@ -118,7 +129,8 @@ def _sqlite_datetime(general: Processor) -> Processor:
 
     def process(value: Any) -> Any:
         if type(value) is datetime:
-            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+            # the zone's offset, if any, follows the 26 characters of the time itself
+            return value.isoformat(" ", "microseconds")[:26]
         return general(value) if general is not None else value
 
     return process
