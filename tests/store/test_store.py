@@ -260,3 +260,24 @@ def test_sqlite_connections_get_the_engine_pragmas(tmp_path: Path) -> None:
         "journal_mode": "wal", "synchronous": 1, "foreign_keys": 1,
         "wal_autocheckpoint": db.SQLITE_WAL_CHECKPOINT_PAGES,
     }  # fmt: skip
+
+
+def test_links_and_snapshots_leave_room_for_updates_on_postgresql(engine: Engine) -> None:
+    """Migrated and declared alike: PostgreSQL fills the pages of the two tables every
+    changed record rewrites to 60 %, so a row's next version fits beside it."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL storage parameter; SQLite has none")
+    from sqlalchemy.schema import CreateTable
+
+    with engine.connect() as conn:
+        options = dict(
+            conn.execute(
+                text("SELECT relname, reloptions FROM pg_class WHERE relname = ANY(:names)"),
+                {"names": ["links", "snapshots", "inbox"]},
+            ).all()
+        )
+        declared = str(CreateTable(Snapshot.__table__).compile(conn))  # type: ignore[arg-type]
+    assert options == {
+        "links": ["fillfactor=60"], "snapshots": ["fillfactor=60"], "inbox": None,
+    }  # fmt: skip
+    assert "WITH (fillfactor = 60)" in declared
