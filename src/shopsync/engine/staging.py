@@ -251,12 +251,19 @@ class Stager:
         ctx.plan(dt, "put-aside", other(system), f"{system}:{rid}", why, data=rec, system=system)
         log.warning("record put aside as read", datatype=dt.value, system=system, id=rid)
 
-    def _not_finite(self, dt: Datatype, system: str, entry: Staged) -> bool:
-        """Put aside a record about to be staged that holds NaN or Infinity."""
+    def _not_finite(
+        self,
+        dt: Datatype,
+        system: str,
+        entry: Staged,
+        as_read: Mapping[str, dict[str, Any] | None],
+    ) -> bool:
+        """Put aside a record about to be staged that holds NaN or Infinity, as it was
+        read (``as_read``, by id, when the staged one has lost its nulls)."""
         rid, _, data, _ = entry
         why = hygiene.not_finite(data) if data is not None else None
         if why is not None:
-            self._aside_as_read(dt, system, rid, data or {}, why)
+            self._aside_as_read(dt, system, rid, as_read.get(rid, data) or {}, why)
         return why is not None
 
     def collect(
@@ -275,11 +282,15 @@ class Stager:
         page, self._page = self._page, []
         if not self.ctx.full:
             page = without_unchanged(self.ctx, dt, system, page)
-        page = [entry for entry in page if not self._not_finite(dt, system, entry)]
+        as_read: dict[str, dict[str, Any] | None] = {}
+        if system == WEBCRM:
+            # The nulls go first: a null is no NaN, and the walk for one then reads an
+            # organisation's 15 set fields, not its 112.
+            as_read = {rid: data for rid, _, data, _ in page}
+            page = [(rid, at, without_nulls(data), parent) for rid, at, data, parent in page]
+        page = [entry for entry in page if not self._not_finite(dt, system, entry, as_read)]
         if not page:
             return
-        if system == WEBCRM:
-            page = [(rid, at, without_nulls(data), parent) for rid, at, data, parent in page]
         ctx = self.ctx
         repo.stage_page(ctx.session, dt.value, system, page)
         if not POLICIES[dt].keeps_merge_keys:
