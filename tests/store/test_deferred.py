@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shopsync.store import deferred, repo
 from shopsync.store.models import InboxRecord, Link, Snapshot
-from shopsync.store.rows import InboxRow, SnapshotRow
+from shopsync.store.rows import InboxRow, LinkRow, SnapshotRow
 
 
 def _linked_with_snapshot(s: Session) -> Link:
@@ -236,3 +236,44 @@ def test_a_plain_snapshot_is_written_by_link_id_and_its_orm_copy_follows(
         stored = s.get(Snapshot, link.id)
         assert stored is not None and stored.props == {"name": {"c": "D", "s": "D"}}
         assert stored.webcrm_fp == repo.values_fingerprint({"name": "D"})
+
+
+def test_plain_links_hold_what_the_orm_reads_and_write_back_by_id(
+    sessions: sessionmaker[Session],
+) -> None:
+    """A batch of customers or products reads its links as plain rows: each holds what
+    the ORM object holds; touched, its ``updated_at`` is in the database before the
+    next statement; unlinked, its ``state`` at once; an ORM copy the session holds
+    answers with both new values, without being dirty."""
+    from dataclasses import fields
+    from datetime import UTC, datetime
+
+    with sessions() as s:
+        link = _linked_with_snapshot(s)
+        link_id = link.id
+        s.expunge_all()
+        [plain] = repo.link_rows_for(s, "customers", "webshop", ["cus_1", "cus_2"])
+        assert isinstance(plain, LinkRow)
+        orm = s.get(Link, link_id)
+        assert orm is not None
+        for f in fields(LinkRow):
+            assert getattr(plain, f.name) == getattr(orm, f.name), f.name
+        at = datetime(2026, 6, 1, 8, 0, 0, 123456, tzinfo=UTC)
+        deferred.touch_link(s, plain, at)
+        repo.set_link_state(s, plain, "webshop_deleted")
+        assert (plain.updated_at, plain.state) == (at, "webshop_deleted")
+        assert (orm.updated_at, orm.state) == (at, "webshop_deleted") and not s.dirty
+        assert repo.orm_link(s, plain) is orm
+        row = s.execute(select(Link.state, Link.updated_at)).one()
+        assert row.state == "webshop_deleted" and repo.as_utc(row.updated_at) == at
+        # a snapshot added for a plain link (none was stored) is related by its id
+        s.execute(text("DELETE FROM snapshots"))
+        repo.put_snapshot(s, plain, {"name": {"c": "E", "s": "E"}}, None, None, 5)
+        s.commit()
+    with sessions() as s:
+        stored = s.get(Link, link_id)
+        assert stored is not None and stored.state == "webshop_deleted"
+        touched = repo.as_utc(stored.updated_at)  # by the snapshot written last
+        assert touched is not None and touched > at
+        snap = s.get(Snapshot, link_id)
+        assert snap is not None and snap.props == {"name": {"c": "E", "s": "E"}}

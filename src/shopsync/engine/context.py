@@ -25,7 +25,7 @@ from shopsync.engine.model import WEBCRM, WEBSHOP, Item
 from shopsync.engine.ports import WebcrmPort, WebshopPort
 from shopsync.engine.report import PlanLine, RunReport
 from shopsync.store import repo
-from shopsync.store.models import Link
+from shopsync.store.rows import LinkEntry
 from shopsync.store.statistics import Growth
 
 Progress = Callable[[Datatype, str, int], None]
@@ -121,7 +121,7 @@ class RunContext:
         data: Mapping[str, Any] | None = None,
         system: str = WEBCRM,
         item: Item | None = None,
-        link: Link | None = None,
+        link: LinkEntry | None = None,
     ) -> None:
         """One line of the plan/report; ``data`` (as ``system`` sent it), ``item`` or
         ``link`` give the record's label (name, SKU or number)."""

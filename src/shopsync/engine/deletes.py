@@ -15,12 +15,11 @@ from shopsync.engine.context import RunContext
 from shopsync.engine.model import WEBCRM, WEBSHOP, Batch, Item, pair_label
 from shopsync.engine.policies import POLICIES
 from shopsync.store import repo
-from shopsync.store.models import Link
-from shopsync.store.rows import InboxEntry
+from shopsync.store.rows import InboxEntry, LinkEntry
 
 
 def plan_delete(
-    ctx: RunContext, dt: Datatype, row: InboxEntry, link: Link | None, batch: Batch
+    ctx: RunContext, dt: Datatype, row: InboxEntry, link: LinkEntry | None, batch: Batch
 ) -> None:
     """Rule 5: a webCRM delete deactivates (products) or unlinks; a webshop delete
     unlinks, with its children, and marks the webCRM record (orders: lost)."""
@@ -32,7 +31,7 @@ def plan_delete(
     ctx.report.stats[dt].deleted += 1
     label = pair_label(link.webcrm_id, link.webshop_id)
     if row.system == WEBCRM:
-        link.state = "webcrm_deleted"
+        repo.set_link_state(ctx.session, link, "webcrm_deleted")
         patch = policy.on_webcrm_delete()
         if patch is None:
             batch.done(row)
@@ -44,7 +43,7 @@ def plan_delete(
         ctx.plan(dt, "deactivate", WEBSHOP, link.webshop_id, "deleted in webCRM", link=link)
         batch.items.append(item)
         return
-    link.state = "webshop_deleted"
+    repo.set_link_state(ctx.session, link, "webshop_deleted")
     ctx.plan(dt, "unlink", "-", label, "deleted in the webshop", link=link)
     if policy.children is not None:
         for child in repo.children(ctx.session, link):

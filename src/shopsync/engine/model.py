@@ -13,8 +13,7 @@ from typing import Any
 
 from shopsync.config.model import Datatype
 from shopsync.engine.differ import Decision, Props
-from shopsync.store.models import Link
-from shopsync.store.rows import InboxEntry, SnapshotEntry
+from shopsync.store.rows import InboxEntry, LinkEntry, SnapshotEntry
 
 WEBCRM = "webcrm"
 WEBSHOP = "webshop"
@@ -61,7 +60,7 @@ class Item:
     datatype: Datatype
     source: str
     """The side whose change started this item (for put-aside and reports)."""
-    link: Link | None = None
+    link: LinkEntry | None = None
     c_row: InboxEntry | None = None
     s_row: InboxEntry | None = None
     c_raw: dict[str, Any] | None = None

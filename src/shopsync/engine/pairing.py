@@ -13,11 +13,11 @@ from shopsync.config.model import Datatype
 from shopsync.engine.context import RunContext
 from shopsync.engine.matching import Outcome, key_variants
 from shopsync.engine.model import WEBCRM, WEBSHOP, Hold, other
+from shopsync.engine.policies import POLICIES
 from shopsync.engine.recorder import Recorder
 from shopsync.engine.streams import STREAMS
 from shopsync.store import repo
-from shopsync.store.models import Link
-from shopsync.store.rows import InboxEntry, SnapshotEntry
+from shopsync.store.rows import InboxEntry, LinkEntry, LinkRow, SnapshotEntry
 
 log = structlog.get_logger("shopsync.engine")
 
@@ -49,7 +49,7 @@ class Pairing:
     def __init__(self, ctx: RunContext, recorder: Recorder) -> None:
         self.ctx = ctx
         self.recorder = recorder
-        self._links: dict[tuple[str, str], Link | None] = {}
+        self._links: dict[tuple[str, str], LinkEntry | None] = {}
         self._snaps: dict[int, SnapshotEntry | None] = {}
         self._inbox: dict[tuple[str, str], InboxEntry | None] = {}
         self._aside: set[tuple[str, str]] = set()
@@ -63,10 +63,22 @@ class Pairing:
         ids = {WEBCRM: [r.record_id for r in rows if r.system == WEBCRM],
                WEBSHOP: [r.record_id for r in rows if r.system == WEBSHOP]}  # fmt: skip
         self._links = {}
+        # Plain rows, but for orders: their links are what their lines' links hang from.
+        # One object per link, read from either side, so what is set on it is seen.
+        plain = POLICIES[dt].children is None
+        seen: dict[int, LinkRow] = {}
         for system, wanted in ids.items():
             for rid in wanted:
                 self._links[(system, rid)] = None
-            for link in repo.links_for(s, dt.value, system, wanted):
+            found: Sequence[LinkEntry] = (
+                [
+                    seen.setdefault(ln.id, ln)
+                    for ln in repo.link_rows_for(s, dt.value, system, wanted)
+                ]
+                if plain
+                else repo.links_for(s, dt.value, system, wanted)
+            )
+            for link in found:
                 rid = link.webcrm_id if system == WEBCRM else link.webshop_id
                 self._links[(system, rid)] = link
         links = [ln for ln in self._links.values() if ln is not None]
@@ -116,13 +128,13 @@ class Pairing:
         """Merge keys were removed: what :meth:`prefetch` read is no longer true."""
         self.holders = {}
 
-    def link_for(self, dt: Datatype, system: str, rid: str) -> Link | None:
+    def link_for(self, dt: Datatype, system: str, rid: str) -> LinkEntry | None:
         key = (system, rid)
         if key in self._links:
             return self._links[key]
         return repo.link_by_id(self.ctx.session, dt.value, system, rid)
 
-    def snapshot_for(self, link: Link) -> SnapshotEntry | None:
+    def snapshot_for(self, link: LinkEntry) -> SnapshotEntry | None:
         if link.id in self._snaps:
             return self._snaps[link.id]
         return repo.get_snapshot(self.ctx.session, link)

@@ -35,7 +35,7 @@ from shopsync.engine.policies import POLICIES
 from shopsync.engine.recorder import Recorder
 from shopsync.engine.streams import STREAMS, parse_time, webcrm_created, webcrm_updated
 from shopsync.store.models import Link
-from shopsync.store.rows import InboxEntry
+from shopsync.store.rows import InboxEntry, LinkEntry
 
 
 class Planner:
@@ -66,7 +66,7 @@ class Planner:
         else:
             self._plan_unlinked(dt, row, batch)
 
-    def _plan_linked(self, dt: Datatype, row: InboxEntry, link: Link, batch: Batch) -> None:
+    def _plan_linked(self, dt: Datatype, row: InboxEntry, link: LinkEntry, batch: Batch) -> None:
         if link.state != "active":
             batch.done(row)
             return

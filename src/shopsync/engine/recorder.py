@@ -23,7 +23,7 @@ from shopsync.engine.policies import POLICIES
 from shopsync.engine.streams import STREAMS, parse_time, webcrm_updated
 from shopsync.store import deferred, repo
 from shopsync.store.models import Link
-from shopsync.store.rows import InboxEntry
+from shopsync.store.rows import InboxEntry, LinkEntry
 
 log = structlog.get_logger("shopsync.engine")
 
@@ -138,7 +138,7 @@ class Recorder:
             self._snapshot(dt, item, link)
         POLICIES[dt].after_write(self.ctx.binder, item)
         if POLICIES[dt].children is not None:
-            self._order_written(item, link, new=new)
+            self._order_written(item, repo.orm_link(self.ctx.session, link), new=new)
         self._release(dt, item)
         batch.done(*item.rows)
 
@@ -181,7 +181,7 @@ class Recorder:
         if item.shop_body is None and not item.crm_sent and not item.crm_create:
             ctx.report.stats[dt].unchanged += 1
 
-    def _snapshot(self, dt: Datatype, item: Item, link: Link) -> None:
+    def _snapshot(self, dt: Datatype, item: Item, link: LinkEntry) -> None:
         s_now = item.s_after if item.s_after is not None else item.s_raw
         c_raw = {} if item.crm_create else item.c_raw  # a new record holds what was sent
         d = item.decision

@@ -1,7 +1,8 @@
 """Set-based writes for rows a session has loaded: snapshot and link updates, inbox
 deletes.
 
-A changed record ends its run with three writes to rows the session holds: its
+A changed record ends its run with three writes to rows the session holds (or has read
+as plain rows, :mod:`shopsync.store.rows`): its
 snapshot's new values, its link's ``updated_at``, and the removal of its inbox row.
 Through the unit of work each costs an object's change tracking at flush (about a
 third of a changed record's engine time); here the new values are set on the loaded
@@ -33,7 +34,14 @@ from shopsync.store import bulk
 from shopsync.store.chunks import among, in_chunks
 from shopsync.store.db import dump_json
 from shopsync.store.models import InboxRecord, Link, Snapshot
-from shopsync.store.rows import InboxEntry, InboxRow, SnapshotEntry, SnapshotRow
+from shopsync.store.rows import (
+    InboxEntry,
+    InboxRow,
+    LinkEntry,
+    LinkRow,
+    SnapshotEntry,
+    SnapshotRow,
+)
 
 _KEY = "shopsync.deferred"
 
@@ -96,12 +104,19 @@ def update_snapshot(s: Session, snap: SnapshotEntry, values: dict[str, Any]) -> 
     _pending(s).snapshots[snap.link_id] = values
 
 
-def touch_link(s: Session, link: Link, at: datetime) -> None:
-    """Set a link's ``updated_at``; a link not yet flushed takes it the usual way."""
-    if not is_loaded(s, link):
+def touch_link(s: Session, link: LinkEntry, at: datetime) -> None:
+    """Set a link's ``updated_at``; a link not yet flushed takes it the usual way. A
+    plain row is written by id, and an ORM copy of it in the session takes the value."""
+    if isinstance(link, LinkRow):
+        link.updated_at = at
+        twin = s.identity_map.get(identity_key(Link, link.id))
+        if isinstance(twin, Link):
+            set_committed_value(twin, "updated_at", at)
+    elif not is_loaded(s, link):
         link.updated_at = at
         return
-    set_committed_value(link, "updated_at", at)
+    else:
+        set_committed_value(link, "updated_at", at)
     _pending(s).links[link.id] = at
 
 

@@ -1,12 +1,14 @@
 """Rows of the state database read as plain values, for the engine's hot path.
 
-The engine reads a batch's inbox rows and snapshots by the hundred and writes each back
-at most once, by key. As ORM objects each cost an identity-map entry, change tracking
+The engine reads a batch's inbox rows, links and snapshots by the hundred and writes
+each back at most once, by key. As ORM objects each cost an identity-map entry, change tracking
 and attribute events; as plain values they cost a tuple. Nothing tracks a change to a
 plain row: the repository's writers (``repo.set_waiting``, ``deferred.update_snapshot``,
-``deferred.delete_inbox_rows``) write by key, and keep an ORM copy of the same row that
-the session may hold in step. Rows the engine stages or changes one at a time (order
-lines, reminders) stay ORM objects; ``InboxEntry`` and ``SnapshotEntry`` are either.
+``deferred.touch_link``, ``repo.set_link_state``, ``deferred.delete_inbox_rows``) write
+by key, and keep an ORM copy of the same row that the session may hold in step. Rows
+the engine stages or changes one at a time (order lines, reminders, the links of
+orders, which their lines' links hang from) stay ORM objects; ``InboxEntry``,
+``LinkEntry`` and ``SnapshotEntry`` are either.
 """
 
 from __future__ import annotations
@@ -17,7 +19,30 @@ from typing import Any, cast
 
 from sqlalchemy import Column, Table
 
-from shopsync.store.models import InboxRecord, Snapshot
+from shopsync.store.models import InboxRecord, Link, Snapshot
+
+
+@dataclass(slots=True, eq=False)
+class LinkRow:
+    """A link read as plain values (``repo.link_rows_for``): the engine reads one per
+    record of a batch of customers or products, and writes back at most its
+    ``updated_at`` (``deferred.touch_link``) or, for a delete, its ``state``
+    (``repo.set_link_state``); as an ORM object each cost twice as much to load."""
+
+    id: int
+    datatype: str
+    webcrm_id: str
+    webshop_id: str
+    parent_id: int | None
+    created_by: str
+    state: str
+    created_at: datetime
+    updated_at: datetime
+
+
+LinkEntry = Link | LinkRow
+"""A link as the engine holds it: read plain for a batch of customers or products, or
+as an ORM object where it is made, looked up one at a time, or has lines."""
 
 
 @dataclass(slots=True, eq=False)
@@ -70,7 +95,9 @@ InboxEntry = InboxRecord | InboxRow
 where the engine stages or changes single rows (order lines, reminders)."""
 
 
-def columns(model: type[InboxRecord] | type[Snapshot], row: type[Any]) -> tuple[Column[Any], ...]:
+def columns(
+    model: type[InboxRecord] | type[Link] | type[Snapshot], row: type[Any]
+) -> tuple[Column[Any], ...]:
     """The columns of ``model``'s table a plain ``row`` type is built from, in the order
     its fields take them (``row(*values)`` of a ``select`` of them)."""
     table = cast(Table, model.__table__)

@@ -23,7 +23,7 @@ from shopsync.store.chunks import among, in_chunks
 from shopsync.store.models import Link, Snapshot
 from shopsync.store.repo._common import now
 from shopsync.store.repo.fingerprints import values_fingerprint
-from shopsync.store.rows import SnapshotEntry, SnapshotRow, columns
+from shopsync.store.rows import LinkEntry, SnapshotEntry, SnapshotRow, columns
 
 
 def _pending_snapshots(s: Session) -> dict[int, Snapshot]:
@@ -38,7 +38,7 @@ def _pending_snapshots(s: Session) -> dict[int, Snapshot]:
     return pending
 
 
-def get_snapshot(s: Session, link: Link) -> Snapshot | None:
+def get_snapshot(s: Session, link: LinkEntry) -> Snapshot | None:
     snap = _pending_snapshots(s).get(id(link))
     if snap is not None or link.id is None:
         return snap
@@ -64,7 +64,7 @@ def side_values(props: Mapping[str, Any], side: str) -> dict[str, Any]:
 
 def put_snapshot(
     s: Session,
-    link: Link,
+    link: LinkEntry,
     props: dict[str, Any],
     webcrm_updated_at: datetime | None,
     webshop_updated_at: datetime | None,
@@ -81,8 +81,10 @@ def put_snapshot(
     c_fp = values_fingerprint(side_values(props, "c"))
     s_fp = values_fingerprint(side_values(props, "s"))
     if snap is None:
+        # a new link is related by object (its id comes with the flush), a read one by id
+        related: dict[str, Any] = {"link": link} if isinstance(link, Link) else {"link_id": link.id}
         snap = Snapshot(
-            link=link,
+            **related,
             props=props,
             webcrm_updated_at=webcrm_updated_at,
             webshop_updated_at=webshop_updated_at,
