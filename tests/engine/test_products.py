@@ -200,6 +200,24 @@ def test_product_deleted_in_webcrm_becomes_inactive_and_is_not_recreated(
     assert len(env.shop_all("products")) == 1
 
 
+def test_a_product_deleted_in_webcrm_and_edited_in_the_webshop_in_one_run_stays_deleted(
+    linked: tuple[Env, int, str],
+) -> None:
+    """Both rows of one link in one batch: the webCRM delete, planned first, unlinks
+    the pair, and the webshop edit planned after it sees that (one link object for
+    both rows), instead of writing into the deleted webCRM product."""
+    env, product_id, shop_id = linked
+    env.crm.delete("Product", product_id)
+    env.shop_update("products", shop_id, name="Udgået")
+    report = env.sync(sweep=True)
+    assert report.stats[P].deleted == 1
+    assert report.stats[P].updated_in_webcrm == 0 and report.stats[P].put_aside == 0
+    assert env.shop_get("products", shop_id)["active"] is False
+    assert env.link(P, webcrm=product_id).state == "webcrm_deleted"
+    assert env.crm_all("Product") == []
+    assert env.sync().writes == 0
+
+
 def test_product_deleted_in_webshop_unlinks_and_webcrm_keeps_it(
     linked: tuple[Env, int, str],
 ) -> None:
