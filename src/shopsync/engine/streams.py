@@ -26,15 +26,16 @@ class Stream:
     webcrm_full_scan: bool
     """Read every webCRM row each run (stage only the changed ones) to notice deletes."""
 
-    @property
+    # Cached: read for every record (its id and change time, several times each).
+    @functools.cached_property
     def webcrm_id_field(self) -> str:
         return f"{self.webcrm_entity}Id"
 
-    @property
+    @functools.cached_property
     def webcrm_updated_field(self) -> str:
         return f"{self.webcrm_entity}UpdatedAt"
 
-    @property
+    @functools.cached_property
     def webcrm_created_field(self) -> str:
         return f"{self.webcrm_entity}CreatedAt"
 
