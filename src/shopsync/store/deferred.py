@@ -1,9 +1,9 @@
 """Set-based writes for rows a session has loaded: snapshot and link updates, inbox
 deletes.
 
-A changed record ends its run with three writes to rows the session holds (or has read
-as plain rows, :mod:`shopsync.store.rows`): its
-snapshot's new values, its link's ``updated_at``, and the removal of its inbox row.
+A changed record ends its run with three writes to rows the session holds, or read as
+plain rows (:mod:`shopsync.store.rows`): its snapshot's new values, its link's
+``updated_at``, and the removal of its inbox row.
 Through the unit of work each costs an object's change tracking at flush (about a
 third of a changed record's engine time); here the new values are set on the loaded
 objects as if read from the database (``set_committed_value``: they are not dirty, and
@@ -112,11 +112,11 @@ def touch_link(s: Session, link: LinkEntry, at: datetime) -> None:
         twin = s.identity_map.get(identity_key(Link, link.id))
         if isinstance(twin, Link):
             set_committed_value(twin, "updated_at", at)
-    elif not is_loaded(s, link):
+    elif is_loaded(s, link):
+        set_committed_value(link, "updated_at", at)
+    else:  # not yet flushed: its INSERT writes it
         link.updated_at = at
         return
-    else:
-        set_committed_value(link, "updated_at", at)
     _pending(s).links[link.id] = at
 
 
