@@ -46,7 +46,7 @@ class Base(DeclarativeBase):
 UPDATE_ROOM: dict[str, Any] = {"postgresql_with": {"fillfactor": 60}}
 """Tables whose every row is rewritten when its record changes (links, snapshots) fill
 PostgreSQL's pages to 60 %, leaving room for each row's next version on its own page,
-so that an update adds no index entry (migration 0007 says what it saved)."""
+so that most updates add no index entry (migration 0007 says what it saved)."""
 
 
 class Link(Base):
