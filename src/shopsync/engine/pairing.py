@@ -70,14 +70,12 @@ class Pairing:
         for system, wanted in ids.items():
             for rid in wanted:
                 self._links[(system, rid)] = None
-            found: Sequence[LinkEntry] = (
-                [
-                    seen.setdefault(ln.id, ln)
-                    for ln in repo.link_rows_for(s, dt.value, system, wanted)
-                ]
-                if plain
-                else repo.links_for(s, dt.value, system, wanted)
-            )
+            found: Sequence[LinkEntry]
+            if plain:
+                rows_read = repo.link_rows_for(s, dt.value, system, wanted)
+                found = [seen.setdefault(ln.id, ln) for ln in rows_read]
+            else:
+                found = repo.links_for(s, dt.value, system, wanted)
             for link in found:
                 rid = link.webcrm_id if system == WEBCRM else link.webshop_id
                 self._links[(system, rid)] = link

@@ -28,7 +28,6 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, delete, event, inspect, text
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
 
 from shopsync.store import bulk
 from shopsync.store.chunks import among, in_chunks
@@ -41,6 +40,7 @@ from shopsync.store.rows import (
     LinkRow,
     SnapshotEntry,
     SnapshotRow,
+    orm_copy,
 )
 
 _KEY = "shopsync.deferred"
@@ -90,15 +90,11 @@ def update_snapshot(s: Session, snap: SnapshotEntry, values: dict[str, Any]) -> 
     :func:`~shopsync.store.repo.put_snapshot` makes them): a plain row and a loaded ORM
     object alike, and an ORM copy of a plain row in the session with it, so that a
     later look-up in this session answers with the new values."""
-    orm = (
-        snap
-        if isinstance(snap, Snapshot)
-        else s.identity_map.get(identity_key(Snapshot, snap.link_id))
-    )
+    orm = snap if isinstance(snap, Snapshot) else orm_copy(s, Snapshot, snap.link_id)
     if isinstance(snap, SnapshotRow):
         for name, value in values.items():
             setattr(snap, name, value)
-    if isinstance(orm, Snapshot):
+    if orm is not None:
         for name, value in values.items():
             set_committed_value(orm, name, value)
     _pending(s).snapshots[snap.link_id] = values
@@ -109,8 +105,8 @@ def touch_link(s: Session, link: LinkEntry, at: datetime) -> None:
     plain row is written by id, and an ORM copy of it in the session takes the value."""
     if isinstance(link, LinkRow):
         link.updated_at = at
-        twin = s.identity_map.get(identity_key(Link, link.id))
-        if isinstance(twin, Link):
+        twin = orm_copy(s, Link, link.id)
+        if twin is not None:
             set_committed_value(twin, "updated_at", at)
     elif is_loaded(s, link):
         set_committed_value(link, "updated_at", at)
@@ -188,7 +184,7 @@ def delete_inbox_rows(s: Session, rows: Iterable[InboxEntry]) -> None:
     for row in rows:
         if isinstance(row, InboxRow):
             ids.append(row.id)
-            twin = s.identity_map.get(identity_key(InboxRecord, row.id))
+            twin = orm_copy(s, InboxRecord, row.id)
             if twin is not None:
                 s.expunge(twin)
             continue

@@ -1,11 +1,12 @@
 """Rows of the state database read as plain values, for the engine's hot path.
 
 The engine reads a batch's inbox rows, links and snapshots by the hundred and writes
-each back at most once, by key. As ORM objects each cost an identity-map entry, change tracking
-and attribute events; as plain values they cost a tuple. Nothing tracks a change to a
-plain row: the repository's writers (``repo.set_waiting``, ``deferred.update_snapshot``,
-``deferred.touch_link``, ``repo.set_link_state``, ``deferred.delete_inbox_rows``) write
-by key, and keep an ORM copy of the same row that the session may hold in step. Rows
+each back at most once, by key. As ORM objects each cost an identity-map entry, change
+tracking and attribute events; as plain values they cost a tuple. Nothing tracks a
+change to a plain row: the repository's writers (``repo.set_waiting``,
+``deferred.update_snapshot``, ``deferred.touch_link``, ``repo.set_link_state``,
+``deferred.delete_inbox_rows``) write by key, and keep in step an ORM copy of the same
+row that the session may hold (:func:`orm_copy`). Rows
 the engine stages or changes one at a time (order lines, reminders, the links of
 orders, which their lines' links hang from) stay ORM objects; ``InboxEntry``,
 ``LinkEntry`` and ``SnapshotEntry`` are either.
@@ -15,11 +16,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Column, Table
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from shopsync.store.models import InboxRecord, Link, Snapshot
+
+_Model = type[InboxRecord] | type[Link] | type[Snapshot]
+_M = TypeVar("_M", InboxRecord, Link, Snapshot)
 
 
 @dataclass(slots=True, eq=False)
@@ -95,10 +101,15 @@ InboxEntry = InboxRecord | InboxRow
 where the engine stages or changes single rows (order lines, reminders)."""
 
 
-def columns(
-    model: type[InboxRecord] | type[Link] | type[Snapshot], row: type[Any]
-) -> tuple[Column[Any], ...]:
+def columns(model: _Model, row: type[Any]) -> tuple[Column[Any], ...]:
     """The columns of ``model``'s table a plain ``row`` type is built from, in the order
     its fields take them (``row(*values)`` of a ``select`` of them)."""
     table = cast(Table, model.__table__)
     return tuple(table.c[f.name] for f in fields(row))
+
+
+def orm_copy(s: Session, model: type[_M], key: int) -> _M | None:
+    """The ORM object of the row ``key`` of ``model`` that the session holds, if any
+    (without a query): what a write of a plain row must keep in step."""
+    found = s.identity_map.get(identity_key(model, key))
+    return found if isinstance(found, model) else None

@@ -1,8 +1,9 @@
 """Links: which webCRM record is which webshop record, per datatype.
 
-Looked up one at a time (the binder), a page at a time (``links_for``,
-``link_rows_for`` as plain rows, ``linked_ids``), or streamed (``active_links``, ``missing_webcrm_ids``) for the
-delete sweep; an order's line links hang off it by ``parent_id``.
+Looked up one at a time (the binder), a page at a time (``links_for``, or
+``link_rows_for`` as plain rows; ``linked_ids``), or streamed (``active_links``,
+``missing_webcrm_ids``) for the delete sweep; an order's line links hang off it by
+``parent_id``.
 """
 
 from __future__ import annotations
@@ -13,12 +14,11 @@ from typing import cast
 from sqlalchemy import Select, Table, func, select, update
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
 
 from shopsync.store.chunks import among, in_chunks
 from shopsync.store.models import Link
 from shopsync.store.repo._common import now
-from shopsync.store.rows import LinkEntry, LinkRow, columns
+from shopsync.store.rows import LinkEntry, LinkRow, columns, orm_copy
 
 
 def link_by_webcrm(s: Session, datatype: str, webcrm_id: str) -> Link | None:
@@ -167,8 +167,8 @@ def set_link_state(s: Session, link: LinkEntry, state: str) -> None:
         return
     table = cast(Table, Link.__table__)
     s.execute(update(table).where(table.c.id == link.id).values(state=state))
-    twin = s.identity_map.get(identity_key(Link, link.id))
-    if isinstance(twin, Link):
+    twin = orm_copy(s, Link, link.id)
+    if twin is not None:
         set_committed_value(twin, "state", state)
 
 
