@@ -671,3 +671,30 @@ def test_lines_of_an_order_created_by_a_killed_run_are_paired_not_copied(
     assert len(lines) == len(crm) == 2, (lines, crm)
     linked = {env.link(L, webcrm=x["QuotationLineId"]).webshop_id for x in crm}
     assert linked == {x["id"] for x in lines}
+
+
+def test_an_order_left_in_the_inbox_by_an_earlier_run_is_read_again(
+    line_linked: tuple[Env, int, str, str],
+) -> None:
+    """A run keeps each order whose lines it reconciles after the orders in that order's
+    reminder row of the inbox (not in memory). A reminder left by an earlier run that
+    died holds the order as it was then; the next run must read the order again, not
+    take that old copy for a shop edit and write it back to webCRM."""
+    env, line_id, order_id, sid = line_linked
+    old = env.shop_get("orders", order_id)
+    lines = old["lines"]
+    env.shop_update(
+        "orders", order_id, lines=[{**x, "quantity": "7"} if x["id"] == sid else x for x in lines]
+    )
+    assert env.sync().stats[L].updated_in_webcrm == 1
+    assert env.crm_get("QuotationLine", line_id)["QuotationLineQuantity"] == 7.0
+    opp_id = env.link(ORD, webshop=order_id).webcrm_id
+    with env.inst.session() as s:  # what a run that died before the lines leaves
+        repo.stage(s, L.value, "webshop", order_id, updated_at=None, data=old, parent_id=opp_id)
+        s.commit()
+    report = env.sync()
+    assert report.writes == 0
+    assert env.crm_get("QuotationLine", line_id)["QuotationLineQuantity"] == 7.0
+    assert shop_line(env, order_id, sid)["quantity"] == "7"
+    with env.inst.session() as s:
+        assert repo.inbox_record_ids(s, L.value, "webshop") == []

@@ -56,9 +56,11 @@ class RunContext:
     """Something this pass did (a delete staged) needs one more pass over the datatype."""
     edited_opportunities: set[str] = field(default_factory=set)
     """Linked opportunities whose webCRM values changed in this run (not echoes)."""
-    line_pairs: dict[str, dict[str, Any] | None] = field(default_factory=dict)
-    """Webshop order id → the order as last read or written: its lines are reconciled
-    after the orders."""
+    orders_with_lines: set[str] = field(default_factory=set)
+    """Webshop orders whose lines are reconciled after the orders, staged in this run
+    with the order as last read or written (their reminder row in the inbox holds it;
+    a reminder left by an earlier run holds nothing this run trusts: that order is read
+    again)."""
     deferred_intents: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     """Intents of records linked since the last commit, deleted by :meth:`commit`."""
     growth: Growth = field(default_factory=Growth)

@@ -212,7 +212,9 @@ class Recorder:
     def _order_written(self, item: Item, link: Link, *, new: bool) -> None:
         """An order's lines: link those that travelled with it, and leave its lines to be
         reconciled after the orders (a row in the inbox says so until they are: a run
-        that dies before then leaves the work for the next one, not forgotten).
+        that dies before then leaves the work for the next one, not forgotten). The row
+        holds the order as it now stands, so its lines are reconciled without reading it
+        again, and a large run does not hold every such order in memory until then.
 
         Reconciled are the lines of an order read from the shop's change feed (its lines
         may have changed: they travel inside it) and of a pair linked just now (a merge
@@ -231,10 +233,10 @@ class Recorder:
             and "lines" in s_now
         ):
             assert item.shop_id is not None
-            self.ctx.line_pairs[item.shop_id] = s_now
+            self.ctx.orders_with_lines.add(item.shop_id)
             repo.stage(
                 self.ctx.session, Datatype.order_lines.value, WEBSHOP, item.shop_id,
-                updated_at=None, data=None, parent_id=item.crm_id,
+                updated_at=None, data=s_now, parent_id=item.crm_id,
             )  # fmt: skip
 
 

@@ -45,44 +45,56 @@ class LineProcessor:
         """Per linked order with staged lines or a changed order, reconcile its lines."""
         ctx = self.ctx
         self.recorder.lines.new_lines.clear()
-        pairs = self._orders_due()
+        due = self._orders_due()
         ctx.commit()
-        for n, (order_link, shop_raw) in enumerate(
-            (pair for _, pair in sorted(pairs.items())), start=1
-        ):
-            self.reconcile(order_link, shop_raw)
+        for n, (_, shop_id) in enumerate(sorted(due.items()), start=1):
+            self._reconcile_due(shop_id)
             if n % COMMIT_EVERY == 0:
                 ctx.commit()
                 ctx.progress(LINES, "synced", n)
         self.queue.flush()
         ctx.commit()
 
-    def _orders_due(self) -> dict[str, tuple[Link, dict[str, Any] | None]]:
-        """Opportunity id → (order link, the order if read already) for every order
-        whose lines changed on either side; lines of unlinked opportunities wait."""
+    def _orders_due(self) -> dict[str, str]:
+        """Opportunity id → webshop order id for every linked order whose lines changed
+        on either side; lines of unlinked opportunities wait. Ids only: a run over many
+        orders holds neither their links nor the orders until each one's turn."""
         ctx, s = self.ctx, self.ctx.session
-        pairs: dict[str, tuple[Link, dict[str, Any] | None]] = {}
-        due = dict.fromkeys(repo.inbox_record_ids(s, LINES.value, WEBSHOP))
-        for shop_id, shop_raw in {**due, **ctx.line_pairs}.items():
+        due: dict[str, str] = {}
+        for shop_id in repo.inbox_record_ids(s, LINES.value, WEBSHOP):
             link = repo.link_by_webshop(s, ORDERS.value, shop_id)
             if link is not None and link.state == "active":
-                pairs[link.webcrm_id] = (link, shop_raw)
+                due[link.webcrm_id] = shop_id
             else:
                 reconciled(ctx, shop_id)
         for n, opp_id in enumerate(repo.inbox_parents(s, LINES.value, WEBCRM), start=1):
             if n % ECHO_COMMIT_EVERY == 0:
                 ctx.commit()  # the echoes' rows go for good: the session lets them go too
-            if opp_id in pairs:
+            if opp_id in due:
                 continue
             link = repo.link_by_webcrm(s, ORDERS.value, opp_id)
             if link is not None and link.state == "active":
                 if not self._echo_only(opp_id):
-                    pairs[opp_id] = (link, None)
+                    due[opp_id] = link.webshop_id
             elif link is not None:  # the order was deleted: its lines have nowhere to go
                 self.recorder.discard(repo.inbox_children(s, LINES.value, WEBCRM, opp_id))
             else:
                 self._wait_for_order(opp_id)
-        return pairs
+        return due
+
+    def _reconcile_due(self, shop_id: str) -> None:
+        """Reconcile the lines of a due order: with the order its reminder row holds when
+        this run staged it (:meth:`Recorder._order_written`), else read afresh."""
+        s = self.ctx.session
+        link = repo.link_by_webshop(s, ORDERS.value, shop_id)
+        if link is None:  # unlinked since (another worker): nothing to reconcile with
+            reconciled(self.ctx, shop_id)
+            return
+        shop_raw = None
+        if shop_id in self.ctx.orders_with_lines:
+            row = repo.inbox_get(s, LINES.value, WEBSHOP, shop_id)
+            shop_raw = row.data if row is not None else None
+        self.reconcile(link, shop_raw)
 
     def _wait_for_order(self, opp_id: str) -> None:
         reason = f"waiting for opportunity {opp_id} to be linked to an order"
