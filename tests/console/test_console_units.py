@@ -179,26 +179,62 @@ def test_the_console_migration_is_the_single_head() -> None:
 
 def test_a_plan_line_is_told_its_link(session: Session) -> None:
     from shopsync.engine.report import PlanLine
-    from shopsync.service.console.state import link_of as plan_link_of
+    from shopsync.service.console.state import links_of
 
     now = datetime.now(UTC)
     session.execute(
         insert(Link),
         [{"id": 7, "datatype": "customers", "webcrm_id": "12", "webshop_id": "cus_a",
+          "created_by": "webcrm", "state": "active", "created_at": now, "updated_at": now},
+         {"id": 8, "datatype": "products", "webcrm_id": "12", "webshop_id": "prd_b",
           "created_by": "webcrm", "state": "active", "created_at": now, "updated_at": now}],
     )  # fmt: skip
     session.commit()
+    cases = [
+        ("customers", "webshop", "cus_a", 7),  # a bare id of the system written to
+        ("customers", "webcrm", "12", 7),
+        ("customers", "webshop", "from webcrm:12", 7),
+        ("customers", "-", "webcrm:- ⇄ webshop:cus_a", 7),  # a merge or a conflict
+        ("customers", "webcrm", "webshop:cus_a", 7),  # put aside: the source's id
+        ("customers", "webshop", "from webcrm:99", None),
+        ("customers", "-", "webcrm:Organisation", None),
+        ("customers", "-", "webcrm:99 ⇄ webshop:cus_a", 7),  # the first that is linked
+        ("products", "webcrm", "12", 8),  # the same id, another datatype
+        ("products", "webshop", "cus_a", None),
+    ]
+    lines = [PlanLine(dt, "update", target, record) for dt, target, record, _ in cases]
+    assert links_of(session, lines) == [want for *_, want in cases]
+    assert links_of(session, []) == []
 
-    def link_of(target: str, record: str) -> int | None:
-        return plan_link_of(session, PlanLine("customers", "update", target, record))
 
-    assert link_of("webshop", "cus_a") == 7  # a bare id of the system written to
-    assert link_of("webcrm", "12") == 7
-    assert link_of("webshop", "from webcrm:12") == 7
-    assert link_of("-", "webcrm:- ⇄ webshop:cus_a") == 7  # a merge or a conflict
-    assert link_of("webcrm", "webshop:cus_a") == 7  # put aside: the source's id
-    assert link_of("webshop", "from webcrm:99") is None
-    assert link_of("-", "webcrm:Organisation") is None
+def test_a_long_plan_becomes_activity_a_chunk_at_a_time(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every plan line becomes one activity row with its link, in plan order, also
+    when the plan is longer than a chunk (a first sync plans a line per record)."""
+    from shopsync.engine.report import PlanLine
+    from shopsync.service.console import state
+
+    now = datetime.now(UTC)
+    session.execute(
+        insert(Link),
+        [{"id": 10 + i, "datatype": "customers", "webcrm_id": str(i), "webshop_id": f"cus_{i}",
+          "created_by": "webcrm", "state": "active", "created_at": now, "updated_at": now}
+         for i in range(0, 7, 2)],
+    )  # fmt: skip
+    session.commit()
+    monkeypatch.setattr(state, "ACTIVITY_CHUNK", 3)
+    plan = [
+        PlanLine("customers", "create", "webshop", f"from webcrm:{i}", label=f"L{i}")
+        for i in range(7)
+    ]
+    touched = state.record_activity(session, plan, run_id=5)
+    session.commit()
+    assert touched == {10, 12, 14, 16}
+    rows = sorted(cq.activity(session, limit=100), key=lambda a: a.id)
+    assert [(a.record, a.label, a.link_id, a.run_id) for a in rows] == [
+        (f"from webcrm:{i}", f"L{i}", 10 + i if i % 2 == 0 else None, 5) for i in range(7)
+    ]
 
 
 def test_activity_is_kept_for_the_retention_period_and_filtered(session: Session) -> None:

@@ -241,46 +241,69 @@ def catch_up_terms(s: Any, config: Config, seconds: float) -> int:
     return done
 
 
+ACTIVITY_CHUNK = 1000
+"""Plan lines turned into activity rows per statement: a first sync plans an action per
+record, a million of them, and the rows of all of them at once took most of a gigabyte."""
+
+
 def record_activity(s: Any, plan: Sequence[PlanLine], run_id: int | None) -> set[int]:
     """One activity row per plan line (the service's runs and ``shopsync sync`` by
-    hand); returns the ids of the links they concern."""
+    hand), :data:`ACTIVITY_CHUNK` at a time, their links looked up together; returns
+    the ids of the links they concern."""
     now = cq.utcnow()
-    rows: list[dict[str, Any]] = []
     touched: set[int] = set()
-    for line in plan:
-        link_id = link_of(s, line)
-        if link_id is not None:
-            touched.add(link_id)
-        rows.append(
-            {
-                "at": now,
-                "run_id": run_id,
-                "datatype": line.datatype,
-                "action": line.action[:32],
-                "target": line.target[:16],
-                "record": line.record[:256],
-                "detail": line.detail,
-                "label": line.label[:512],
-                "link_id": link_id,
-            }
-        )
-    cq.add_activity(s, rows)
+    for start in range(0, len(plan), ACTIVITY_CHUNK):
+        chunk = plan[start : start + ACTIVITY_CHUNK]
+        rows: list[dict[str, Any]] = []
+        for line, link_id in zip(chunk, links_of(s, chunk), strict=True):
+            if link_id is not None:
+                touched.add(link_id)
+            rows.append(
+                {
+                    "at": now,
+                    "run_id": run_id,
+                    "datatype": line.datatype,
+                    "action": line.action[:32],
+                    "target": line.target[:16],
+                    "record": line.record[:256],
+                    "detail": line.detail,
+                    "label": line.label[:512],
+                    "link_id": link_id,
+                }
+            )
+        cq.add_activity(s, rows)
     return touched
 
 
-def link_of(s: Any, line: PlanLine) -> int | None:
-    """The link a plan line names, when it names one: ``webcrm:12``, ``from webshop:…``
-    or a bare id of the system written to."""
+def _refs(line: PlanLine) -> list[tuple[str, str]]:
+    """The records a plan line names, in the order they are tried: ``webcrm:12``,
+    ``from webshop:…``, or a bare id of the system written to."""
     refs = _REF.findall(line.record)
     if not refs and line.target in ("webcrm", "webshop") and line.record:
         refs = [(line.target, line.record)]
-    for system, rid in refs:
-        if rid == "-":
-            continue
-        link = repo.link_by_id(s, line.datatype, system, rid)
-        if link is not None:
-            return link.id
-    return None
+    return [(system, rid) for system, rid in refs if rid != "-"]
+
+
+def links_of(s: Any, lines: Sequence[PlanLine]) -> list[int | None]:
+    """The link each plan line names, when it names one (the first of its records that
+    is linked), in one query per datatype and system."""
+    refs = [_refs(line) for line in lines]
+    wanted: dict[tuple[str, str], set[str]] = {}
+    for line, named in zip(lines, refs, strict=True):
+        for system, rid in named:
+            wanted.setdefault((line.datatype, system), set()).add(rid)
+    found = {
+        (dt, system): repo.link_ids_for(s, dt, system, sorted(ids))
+        for (dt, system), ids in wanted.items()
+    }
+    return [
+        next(
+            (found[line.datatype, system][rid] for system, rid in named
+             if rid in found[line.datatype, system]),
+            None,
+        )
+        for line, named in zip(lines, refs, strict=True)
+    ]  # fmt: skip
 
 
 def keep_activity(inst: Installation, report: RunReport) -> None:

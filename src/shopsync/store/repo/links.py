@@ -138,6 +138,22 @@ def linked_ids(s: Session, datatype: str, system: str, ids: Sequence[str]) -> se
     return set(s.scalars(select(column).where(Link.datatype == datatype, among(column, ids))))
 
 
+def link_ids_for(s: Session, datatype: str, system: str, ids: Sequence[str]) -> dict[str, int]:
+    """Record id (of ``system``) → link id, for those of ``ids`` in a link, whatever its
+    state, in one query a chunk."""
+    column = Link.webcrm_id if system == "webcrm" else Link.webshop_id
+    found: dict[str, int] = {}
+    for chunk in in_chunks(ids):
+        found.update(
+            s.execute(
+                select(column, Link.id).where(Link.datatype == datatype, among(column, chunk))
+            )
+            .tuples()
+            .all()
+        )
+    return found
+
+
 def links_for(s: Session, datatype: str, system: str, ids: Sequence[str]) -> Sequence[Link]:
     """The links of ``ids`` (of ``system``), whatever their state, in one query."""
     if not ids:
